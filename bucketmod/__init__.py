@@ -1,0 +1,12 @@
+"""bucketmod: MXNet 1.x's Module API over PyTorch tensors, with Triton kernels.
+
+`import bucketmod as mx` gives MXNet-1.x code the namespaces it expects.
+"""
+from . import base, context, ndarray, random
+from .backend import get_backend, set_backend
+from .base import MXNetError
+from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
+
+nd = ndarray
+
+__version__ = "0.1.0"

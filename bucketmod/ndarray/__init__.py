@@ -1,0 +1,5 @@
+"""`mx.nd`: NDArray, its constructors, save/load, and every registered operator imperatively."""
+from .ndarray import (NDArray, arange, array, as_tensor, concat, dot, empty, from_tensor, full,
+                      ones, waitall, zeros)
+from .serialization import load, save
+from .. import random  # noqa: F401  (mx.nd.random, as in MXNet)

@@ -1,0 +1,467 @@
+"""NDArray: MXNet's array surface as a thin view over one torch.Tensor.
+
+`NDArray(t).tensor is t`: nothing is copied either way. Arithmetic returns new NDArrays,
+in-place operators and slice assignment write into the tensor's own storage, so every
+NDArray that shares that storage (a parameter seen by several bucket executors) sees it.
+"""
+import numbers
+
+import numpy as np
+import torch
+
+from ..context import Context, context_of_device, current_context
+from ..dtype import DEFAULT_DTYPE, dtype_name, to_numpy_dtype, to_torch_dtype
+
+
+class NDArray:
+    """An n-dimensional array on a context.
+
+    Attributes:
+        tensor: the `torch.Tensor` holding the data (no copy; writes show through both ways).
+    """
+
+    __slots__ = ("tensor", "_ctx", "__weakref__")
+    __array_priority__ = 1000.0
+
+    def __init__(self, tensor, ctx=None):
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"NDArray: expected a torch.Tensor, got {type(tensor).__name__}")
+        self.tensor = tensor
+        self._ctx = ctx if ctx is not None else context_of_device(tensor.device)
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return tuple(self.tensor.shape)
+
+    @property
+    def dtype(self):
+        return to_numpy_dtype(self.tensor.dtype)
+
+    @property
+    def size(self):
+        return self.tensor.numel()
+
+    @property
+    def ndim(self):
+        return self.tensor.dim()
+
+    @property
+    def context(self):
+        return self._ctx
+
+    ctx = context
+
+    @property
+    def stype(self):
+        return "default"
+
+    @property
+    def T(self):
+        if self.ndim > 2:
+            raise ValueError(f"T: only 1-D and 2-D arrays can be transposed, got shape {self.shape}")
+        return self._new(self.tensor.t().contiguous())
+
+    @property
+    def handle(self):
+        return self.tensor.data_ptr()
+
+    # -- conversion ------------------------------------------------------------------------
+    def asnumpy(self):
+        """A numpy copy of the data (bfloat16 comes back as float32)."""
+        t = self.tensor.detach()
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        return t.cpu().numpy().copy()
+
+    def asscalar(self):
+        if self.shape != (1,):
+            raise ValueError(f"asscalar: the array must have shape (1,), got {self.shape}")
+        return self.asnumpy()[0]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.asnumpy()
+        return out.astype(dtype) if dtype is not None else out
+
+    def __float__(self):
+        return float(self.asscalar())
+
+    def __int__(self):
+        return int(self.asscalar())
+
+    def __bool__(self):
+        if self.size == 1:
+            return bool(self.tensor.reshape(-1)[0])
+        if self.size == 0:
+            return False
+        raise ValueError("The truth value of an NDArray with more than one element is ambiguous.")
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d NDArray")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def tolist(self):
+        return self.asnumpy().tolist()
+
+    def astype(self, dtype, copy=True):
+        dt = to_torch_dtype(dtype)
+        if not copy and dt == self.tensor.dtype:
+            return self
+        return self._new(self.tensor.to(dt, copy=True))
+
+    def copy(self):
+        return self._new(self.tensor.clone())
+
+    def copyto(self, other):
+        """Copy into `other` (an NDArray of the same shape) or onto a new array on a Context."""
+        if isinstance(other, NDArray):
+            if other.shape != self.shape:
+                raise ValueError(f"copyto: shape mismatch, source {self.shape} vs target "
+                                 f"{other.shape}")
+            if other.tensor.data_ptr() != self.tensor.data_ptr():
+                with torch.no_grad():
+                    other.tensor.copy_(self.tensor)
+            return other
+        if isinstance(other, Context):
+            return NDArray(self.tensor.detach().to(other.torch_device, copy=True), other)
+        raise TypeError(f"copyto: expected an NDArray or a Context, got {type(other).__name__}")
+
+    def as_in_context(self, context):
+        if context == self._ctx:
+            return self
+        return self.copyto(context)
+
+    def wait_to_read(self):
+        if self.tensor.is_cuda:
+            torch.cuda.synchronize(self.tensor.device)
+
+    def attach_grad(self, *args, **kwargs):
+        raise AttributeError("attach_grad belongs to MXNet's autograd (gluon), which bucketmod "
+                             "does not implement; use the symbol/module API")
+
+    # -- shape -----------------------------------------------------------------------------
+    def reshape(self, *shape, **kwargs):
+        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+            shape = tuple(shape[0])
+        if "shape" in kwargs:
+            shape = tuple(kwargs.pop("shape"))
+        reverse = kwargs.pop("reverse", False)
+        if kwargs:
+            raise TypeError(f"reshape: unknown arguments {sorted(kwargs)}")
+        from ..ops.shape_ops import infer_reshape
+        new_shape = infer_reshape(self.shape, shape, reverse)
+        return self._new(self.tensor.reshape(new_shape))
+
+    def reshape_like(self, other):
+        return self._new(self.tensor.reshape(other.shape))
+
+    def expand_dims(self, axis):
+        return self._new(self.tensor.unsqueeze(axis))
+
+    def flatten(self):
+        return self._new(self.tensor.reshape(self.shape[0] if self.ndim else 1, -1))
+
+    def transpose(self, axes=None):
+        if not axes:
+            return self._new(self.tensor.permute(*reversed(range(self.ndim))).contiguous())
+        return self._new(self.tensor.permute(*axes).contiguous())
+
+    def swapaxes(self, dim1, dim2):
+        return self._new(self.tensor.transpose(dim1, dim2).contiguous())
+
+    def broadcast_to(self, shape):
+        return self._new(self.tensor.expand(*shape).contiguous())
+
+    # -- reductions and elementwise helpers ------------------------------------------------
+    def _reduce(self, fn, axis, keepdims):
+        t = self.tensor
+        if axis is None or axis == ():
+            out = fn(t.reshape(-1), 0)
+            if keepdims:
+                out = out.reshape((1,) * self.ndim)
+        else:
+            axes = (axis,) if isinstance(axis, int) else tuple(axis)
+            out = t
+            for ax in sorted((a % self.ndim for a in axes), reverse=True):
+                out = fn(out, ax)
+                if keepdims:
+                    out = out.unsqueeze(ax)
+        return self._new(out.reshape(1) if out.dim() == 0 else out)
+
+    def sum(self, axis=None, keepdims=False):
+        return self._reduce(lambda t, a: t.sum(a), axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return self._reduce(lambda t, a: t.mean(a), axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return self._reduce(lambda t, a: t.amax(a), axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return self._reduce(lambda t, a: t.amin(a), axis, keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        return self._reduce(lambda t, a: t.prod(a), axis, keepdims)
+
+    def norm(self):
+        return self._new(self.tensor.float().norm().reshape(1).to(self.tensor.dtype))
+
+    def argmax(self, axis=None, keepdims=False):
+        return self._reduce(lambda t, a: t.argmax(a).to(self.tensor.dtype), axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return self._reduce(lambda t, a: t.argmin(a).to(self.tensor.dtype), axis, keepdims)
+
+    def abs(self):
+        return self._new(self.tensor.abs())
+
+    def exp(self):
+        return self._new(self.tensor.exp())
+
+    def log(self):
+        return self._new(self.tensor.log())
+
+    def sqrt(self):
+        return self._new(self.tensor.sqrt())
+
+    def square(self):
+        return self._new(self.tensor.square())
+
+    def clip(self, a_min, a_max):
+        return self._new(self.tensor.clamp(a_min, a_max))
+
+    def sign(self):
+        return self._new(self.tensor.sign())
+
+    def zeros_like(self):
+        return self._new(torch.zeros_like(self.tensor))
+
+    def ones_like(self):
+        return self._new(torch.ones_like(self.tensor))
+
+    # -- indexing --------------------------------------------------------------------------
+    def __getitem__(self, key):
+        key = _index_key(key)
+        out = self.tensor[key]
+        if out.dim() == 0:
+            out = out.reshape(1)
+        return self._new(out)
+
+    def __setitem__(self, key, value):
+        key = _index_key(key)
+        with torch.no_grad():
+            if isinstance(value, numbers.Number):
+                self.tensor[key] = value
+            else:
+                src = as_tensor(value, dtype=self.tensor.dtype, device=self.tensor.device)
+                target = self.tensor[key]
+                if src.shape != target.shape and src.numel() == target.numel() \
+                        and src.dim() != target.dim():
+                    src = src.reshape(target.shape)
+                self.tensor[key] = src
+
+    # -- arithmetic ------------------------------------------------------------------------
+    def _new(self, tensor):
+        return NDArray(tensor, self._ctx)
+
+    def _binary(self, other, fn, reverse=False):
+        a = self.tensor
+        b = other if isinstance(other, numbers.Number) else as_tensor(
+            other, dtype=a.dtype, device=a.device)
+        return self._new(fn(b, a) if reverse else fn(a, b))
+
+    def _inplace(self, other, fn):
+        b = other if isinstance(other, numbers.Number) else as_tensor(
+            other, dtype=self.tensor.dtype, device=self.tensor.device)
+        with torch.no_grad():
+            fn(self.tensor, b)
+        return self
+
+    def _compare(self, other, fn):
+        return self._binary(other, lambda a, b: fn(a, b).to(a.dtype))
+
+    def __add__(self, o): return self._binary(o, torch.add)
+    def __radd__(self, o): return self._binary(o, torch.add, True)
+    def __sub__(self, o): return self._binary(o, torch.sub)
+    def __rsub__(self, o): return self._binary(o, lambda a, b: a - b, True)
+    def __mul__(self, o): return self._binary(o, torch.mul)
+    def __rmul__(self, o): return self._binary(o, torch.mul, True)
+    def __truediv__(self, o): return self._binary(o, _div)
+    def __rtruediv__(self, o): return self._binary(o, _div, True)
+    def __mod__(self, o): return self._binary(o, torch.fmod)
+    def __pow__(self, o): return self._binary(o, _pow)
+    def __rpow__(self, o): return self._binary(o, _pow, True)
+    def __neg__(self): return self._new(-self.tensor)
+    def __abs__(self): return self.abs()
+    def __iadd__(self, o): return self._inplace(o, lambda a, b: a.add_(b))
+    def __isub__(self, o): return self._inplace(o, lambda a, b: a.sub_(b))
+    def __imul__(self, o): return self._inplace(o, lambda a, b: a.mul_(b))
+    def __itruediv__(self, o): return self._inplace(o, lambda a, b: a.div_(b))
+    def __eq__(self, o): return self._compare(o, torch.eq)
+    def __ne__(self, o): return self._compare(o, torch.ne)
+    def __lt__(self, o): return self._compare(o, torch.lt)
+    def __le__(self, o): return self._compare(o, torch.le)
+    def __gt__(self, o): return self._compare(o, torch.gt)
+    def __ge__(self, o): return self._compare(o, torch.ge)
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        shape = "x".join(str(s) for s in self.shape)
+        return f"\n{self.asnumpy()}\n<NDArray {shape} @{self._ctx}>"
+
+
+def _div(a, b):
+    if isinstance(a, torch.Tensor) and not a.is_floating_point():
+        return torch.div(a, b, rounding_mode="trunc").to(a.dtype)
+    return a / b
+
+
+def _pow(a, b):
+    return torch.pow(a, b)
+
+
+def _index_key(key):
+    if isinstance(key, NDArray):
+        return key.tensor.long()
+    if isinstance(key, tuple):
+        return tuple(k.tensor.long() if isinstance(k, NDArray) else k for k in key)
+    if isinstance(key, np.ndarray):
+        return torch.as_tensor(key).long()
+    return key
+
+
+def as_tensor(value, dtype=None, device=None):
+    """NDArray, torch.Tensor, numpy array, list or scalar -> torch.Tensor (no copy if possible).
+
+    A numpy or list source becomes float32 unless `dtype` is given, as `mx.nd.array` does.
+    """
+    if isinstance(value, NDArray):
+        t = value.tensor
+    elif isinstance(value, torch.Tensor):
+        t = value
+    else:
+        if dtype is None:
+            dtype = DEFAULT_DTYPE
+        if isinstance(value, np.ndarray) or isinstance(value, (list, tuple, numbers.Number)) \
+                or hasattr(value, "__array__"):
+            arr = np.asarray(value)
+            tdt = to_torch_dtype(dtype)
+            if tdt == torch.bfloat16:
+                t = torch.as_tensor(arr.astype(np.float32)).to(tdt)
+            else:
+                t = torch.as_tensor(np.ascontiguousarray(arr, dtype=to_numpy_dtype(dtype)))
+        else:
+            raise TypeError(f"expected an NDArray, torch.Tensor, numpy array or list, "
+                            f"got {type(value).__name__}")
+    if dtype is not None and t.dtype != to_torch_dtype(dtype):
+        t = t.to(to_torch_dtype(dtype))
+    if device is not None and t.device != torch.device(device):
+        t = t.to(device)
+    return t
+
+
+def _ctx_and_dtype(ctx, dtype):
+    ctx = ctx if ctx is not None else current_context()
+    if isinstance(ctx, str):
+        ctx = Context(ctx)
+    return ctx, to_torch_dtype(dtype if dtype is not None else DEFAULT_DTYPE)
+
+
+def array(source_array, ctx=None, dtype=None):
+    """An NDArray from any array-like; float32 unless `dtype` is given (NDArray/tensor keep theirs)."""
+    ctx = ctx if ctx is not None else (
+        source_array.context if isinstance(source_array, NDArray) else current_context())
+    if dtype is None and isinstance(source_array, (NDArray, torch.Tensor)):
+        dtype = source_array.tensor.dtype if isinstance(source_array, NDArray) else source_array.dtype
+    t = as_tensor(source_array, dtype=dtype if dtype is not None else DEFAULT_DTYPE)
+    t = t.detach().to(ctx.torch_device, copy=True)
+    return NDArray(t, ctx)
+
+
+def from_tensor(tensor, ctx=None):
+    """Wrap a torch tensor without copying."""
+    return NDArray(tensor, ctx)
+
+
+def _shape(shape):
+    return (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+
+
+def empty(shape, ctx=None, dtype=None):
+    ctx, dt = _ctx_and_dtype(ctx, dtype)
+    return NDArray(torch.empty(_shape(shape), dtype=dt, device=ctx.torch_device), ctx)
+
+
+def zeros(shape, ctx=None, dtype=None, **kwargs):
+    ctx, dt = _ctx_and_dtype(ctx, dtype)
+    return NDArray(torch.zeros(_shape(shape), dtype=dt, device=ctx.torch_device), ctx)
+
+
+def ones(shape, ctx=None, dtype=None, **kwargs):
+    ctx, dt = _ctx_and_dtype(ctx, dtype)
+    return NDArray(torch.ones(_shape(shape), dtype=dt, device=ctx.torch_device), ctx)
+
+
+def full(shape, val, ctx=None, dtype=None, out=None):
+    ctx, dt = _ctx_and_dtype(ctx, dtype)
+    res = NDArray(torch.full(_shape(shape), val, dtype=dt, device=ctx.torch_device), ctx)
+    if out is not None:
+        out[:] = res
+        return out
+    return res
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dtype=None):
+    ctx, dt = _ctx_and_dtype(ctx, dtype)
+    if stop is None:
+        start, stop = 0, start
+    vals = np.arange(start, stop, step, dtype=np.float64)
+    if repeat > 1:
+        vals = np.repeat(vals, repeat)
+    return NDArray(torch.as_tensor(vals).to(dt).to(ctx.torch_device), ctx)
+
+
+def _ensure(x):
+    return x if isinstance(x, NDArray) else array(x)
+
+
+def concat(*data, dim=1, out=None, **kwargs):
+    if "num_args" in kwargs:
+        kwargs.pop("num_args")
+    if kwargs:
+        raise TypeError(f"concat: unknown arguments {sorted(kwargs)}")
+    if len(data) == 1 and isinstance(data[0], (list, tuple)):
+        data = tuple(data[0])
+    arrays = [_ensure(d) for d in data]
+    res = NDArray(torch.cat([a.tensor for a in arrays], dim=dim), arrays[0].context)
+    if out is not None:
+        out[:] = res
+        return out
+    return res
+
+
+def dot(lhs, rhs, transpose_a=False, transpose_b=False):
+    a, b = _ensure(lhs).tensor, _ensure(rhs).tensor
+    if transpose_a:
+        a = a.t() if a.dim() == 2 else a.permute(*reversed(range(a.dim())))
+    if transpose_b:
+        b = b.t() if b.dim() == 2 else b.permute(*reversed(range(b.dim())))
+    if a.dim() == 1 and b.dim() == 1:
+        return NDArray((a * b).sum().reshape(1), _ensure(lhs).context)
+    out = torch.tensordot(a, b, dims=1)
+    return NDArray(out, _ensure(lhs).context)
+
+
+def waitall():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def dtype_str(arr):
+    return dtype_name(arr.tensor.dtype)
