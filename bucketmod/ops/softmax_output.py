@@ -1,0 +1,84 @@
+"""SoftmaxOutput: softmax forward; a backward that is `(p - onehot) * grad_scale / normaliser`.
+
+The head gradient is ignored, as in MXNet: SoftmaxOutput is a loss layer.
+"""
+import torch
+
+
+def softmax_axis(data, multi_output, preserve_shape):
+    if multi_output:
+        return 1
+    return -1
+
+
+def _normaliser(label_valid, normalization, batch_size):
+    if normalization == "batch":
+        return float(batch_size)
+    if normalization == "valid":
+        return max(float(label_valid.sum()), 1.0)
+    return 1.0
+
+
+def softmax_output_grad(prob, label, *, grad_scale=1.0, ignore_label=-1.0, use_ignore=False,
+                        normalization="null", multi_output=False, preserve_shape=False,
+                        smooth_alpha=0.0):
+    """The gradient SoftmaxOutput sends to its data input, given its output `prob`."""
+    shape = prob.shape
+    if multi_output:
+        n, c = shape[0], shape[1]
+        p = prob.reshape(n, c, -1).transpose(1, 2).reshape(-1, c)
+        lab = label.reshape(-1)
+    elif preserve_shape:
+        p = prob.reshape(-1, shape[-1])
+        lab = label.reshape(-1)
+    else:
+        p = prob.reshape(shape[0], -1)
+        lab = label.reshape(-1) if label.shape != prob.shape else label.reshape(p.shape)
+    if lab.shape == p.shape:
+        grad = p - lab.to(p.dtype)
+        valid = torch.ones(p.shape[0], dtype=torch.bool, device=p.device)
+    else:
+        k = p.shape[1]
+        idx = lab.long()
+        onehot = torch.zeros_like(p)
+        onehot.scatter_(1, idx.clamp(0, k - 1).unsqueeze(1), 1.0)
+        if smooth_alpha:
+            onehot = onehot * (1 - smooth_alpha) + (1 - onehot) * smooth_alpha / (k - 1)
+        grad = p - onehot
+        valid = lab != ignore_label
+        if use_ignore:
+            grad = grad * valid.unsqueeze(1).to(grad.dtype)
+    grad = grad * (grad_scale / _normaliser(valid, normalization, shape[0]))
+    if multi_output:
+        n, c = shape[0], shape[1]
+        grad = grad.reshape(n, -1, c).transpose(1, 2)
+    return grad.reshape(shape)
+
+
+class SoftmaxOutputFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, data, label, options):
+        axis = softmax_axis(data, options["multi_output"], options["preserve_shape"])
+        if axis == -1 and not options["preserve_shape"] and data.dim() > 2:
+            prob = torch.softmax(data.reshape(data.shape[0], -1), -1).reshape(data.shape)
+        else:
+            prob = torch.softmax(data, dim=axis)
+        ctx.save_for_backward(prob, label)
+        ctx.options = options
+        return prob
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        prob, label = ctx.saved_tensors
+        return softmax_output_grad(prob, label, **ctx.options), None, None
+
+
+def softmax_output(data, label, *, grad_scale=1.0, ignore_label=-1.0, use_ignore=False,
+                   normalization="null", multi_output=False, preserve_shape=False,
+                   smooth_alpha=0.0):
+    """Softmax of `data` (`[N, C]`, `[N, C, ...]` with multi_output, or `[..., C]` with
+    preserve_shape); its backward is the cross-entropy gradient with respect to `label`."""
+    options = dict(grad_scale=grad_scale, ignore_label=ignore_label, use_ignore=use_ignore,
+                   normalization=normalization, multi_output=multi_output,
+                   preserve_shape=preserve_shape, smooth_alpha=smooth_alpha)
+    return SoftmaxOutputFunction.apply(data, label, options)
