@@ -1,0 +1,949 @@
+"""`mx.optimizer`: MXNet 1.9.1's optimizers, with its update rules, over torch tensors.
+
+Every update writes into `weight.tensor` in place under `torch.no_grad()`: a parameter is one
+tensor shared by the executors of every bucket, so the tensor is never rebound. The update
+formulas follow MXNet's fused operators (`sgd_update`, `sgd_mom_update`, `nag_mom_update`,
+`adam_update`, `rmsprop_update`, `rmspropalex_update`, `ftrl_update`, `signum_update`, ...)
+term by term, including where each of them applies weight decay and gradient clipping.
+Unlike MXNet's AdaDelta, no optimizer here writes into the gradient it is given.
+"""
+import json
+import math
+import struct
+import warnings
+
+import numpy as np
+import torch
+
+from .lr_scheduler import LRScheduler
+from .ndarray.ndarray import NDArray
+
+__all__ = ["Optimizer", "SGD", "NAG", "Signum", "Adam", "AdaGrad", "RMSProp", "AdaDelta", "Ftrl",
+           "Adamax", "Nadam", "FTML", "DCASGD", "SGLD", "ccSGD", "Test", "Updater", "create",
+           "get_updater", "register"]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def as_ndarray(value, arg):
+    """NDArray, torch.Tensor or numpy array -> NDArray sharing its memory (updates show through)."""
+    if isinstance(value, NDArray):
+        return value
+    if isinstance(value, torch.Tensor):
+        return NDArray(value)
+    if isinstance(value, np.ndarray):
+        return NDArray(torch.from_numpy(value))
+    raise TypeError(f"{arg}: expected an NDArray, torch.Tensor or numpy array, "
+                    f"got {type(value).__name__}")
+
+
+def _zeros_like(weight, dtype=None):
+    return NDArray(torch.zeros_like(weight.tensor, dtype=dtype), weight.context)
+
+
+def _clip(t, bound):
+    return t.clamp(-bound, bound)
+
+
+def _check_pair(weight, grad):
+    if not isinstance(weight, NDArray):
+        raise TypeError(f"weight: expected an NDArray, got {type(weight).__name__}")
+    if not isinstance(grad, NDArray):
+        raise TypeError(f"grad: expected an NDArray, got {type(grad).__name__}")
+    if weight.shape != grad.shape:
+        raise ValueError(f"grad: expected the weight's shape {weight.shape}, got {grad.shape}")
+
+
+def _grad_of(weight, grad):
+    """The gradient as a tensor in the weight's dtype and device."""
+    g = grad.tensor.detach()
+    if g.dtype != weight.tensor.dtype or g.device != weight.tensor.device:
+        g = g.to(device=weight.tensor.device, dtype=weight.tensor.dtype)
+    return g
+
+
+class Optimizer:
+    """Base class of all optimizers (MXNet 1.x semantics).
+
+    Args:
+        rescale_grad: every gradient is multiplied by this first (usually 1/batch_size).
+        param_idx2name: {index: parameter name}; names drive lr/wd multipliers.
+        wd: L2 weight decay. Parameters whose name ends neither in `_weight` nor in `_gamma`
+            get a wd multiplier of 0 unless one is set.
+        clip_gradient: clip the (rescaled) gradient to [-clip_gradient, clip_gradient].
+        learning_rate: the learning rate (0.01 when neither it nor `lr_scheduler` is given).
+        lr_scheduler: an `mx.lr_scheduler.LRScheduler`; `learning_rate` overrides its base_lr.
+        sym: a Symbol whose `attr_dict()` may carry `__lr_mult__`/`__wd_mult__` per argument.
+        begin_num_update: the update count to start from.
+        multi_precision: keep a float32 master copy of float16 weights.
+        param_dict: {index: Parameter} whose `lr_mult`/`wd_mult` take precedence.
+    """
+
+    opt_registry = {}
+
+    def __init__(self, rescale_grad=1., param_idx2name=None, wd=0., clip_gradient=None,
+                 learning_rate=None, lr_scheduler=None, sym=None, begin_num_update=0,
+                 multi_precision=False, param_dict=None):
+        if param_idx2name is None:
+            param_idx2name = {}
+        if not isinstance(param_idx2name, dict):
+            raise AssertionError(f"param_idx2name should be a dict of param indexes to names, "
+                                 f"got {type(param_idx2name).__name__}")
+        self.rescale_grad = rescale_grad
+        self.lr_scheduler = lr_scheduler
+        if self.lr_scheduler is None and learning_rate is None:
+            learning_rate = 0.01
+        self.lr = learning_rate
+        if self.lr_scheduler is not None and learning_rate is not None:
+            if self.lr_scheduler.base_lr != learning_rate:
+                print(UserWarning("learning rate from ``lr_scheduler`` has been "
+                                  "overwritten by ``learning_rate`` in optimizer."))
+                self.lr_scheduler.base_lr = learning_rate
+        self.wd = wd
+        self.lr_mult = {}
+        self.wd_mult = {}
+        self.begin_num_update = begin_num_update
+        self.num_update = begin_num_update
+        self._all_index_update_counts = {0: {}}
+        self._index_update_count = self._all_index_update_counts[0]
+        self.clip_gradient = clip_gradient
+        self.multi_precision = multi_precision
+        self.aggregate_num = 0
+        self.idx2name = param_idx2name.copy()
+        self.sym_info = (sym.attr_dict(), sym.list_arguments()) if sym is not None else ()
+        self.param_dict = param_dict if param_dict else {}
+        self.set_lr_mult({})
+        self.set_wd_mult({})
+
+    @staticmethod
+    def register(klass):
+        """Register an optimizer class under its lower-cased class name."""
+        if not isinstance(klass, type):
+            raise AssertionError(f"register: expected a class, got {type(klass).__name__}")
+        name = klass.__name__.lower()
+        if name in Optimizer.opt_registry:
+            old = Optimizer.opt_registry[name]
+            warnings.warn(f"WARNING: New optimizer {klass.__module__}.{klass.__name__} is "
+                          f"overriding existing optimizer {old.__module__}.{old.__name__}")
+        Optimizer.opt_registry[name] = klass
+        return klass
+
+    @staticmethod
+    def create_optimizer(name, **kwargs):
+        """Instantiate a registered optimizer by (case-insensitive) name."""
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected an optimizer name (str), got {type(name).__name__}")
+        klass = Optimizer.opt_registry.get(name.lower())
+        if klass is None:
+            raise ValueError(f"Cannot find optimizer {name}; registered optimizers are "
+                             f"{sorted(Optimizer.opt_registry)}")
+        return klass(**kwargs)
+
+    @property
+    def learning_rate(self):
+        if self.lr_scheduler is not None:
+            return self.lr_scheduler(self.num_update)
+        return self.lr
+
+    def create_state(self, index, weight):
+        """The auxiliary state (None, an NDArray or a tuple of them) for one weight."""
+        return None
+
+    def create_state_multi_precision(self, index, weight):
+        """Like `create_state`; with multi_precision, `(float32 master copy, state)`."""
+        if self.multi_precision and weight.tensor.dtype in _LOW_PRECISION:
+            master = NDArray(weight.tensor.detach().float().clone(), weight.context)
+            return (master, self.create_state(index, master))
+        if weight.tensor.dtype in _LOW_PRECISION:
+            warnings.warn("Accumulating with float16 in optimizer can lead to poor accuracy or "
+                          "slow convergence. Consider using multi_precision=True option of the "
+                          "optimizer")
+        return self.create_state(index, weight)
+
+    def update(self, index, weight, grad, state):
+        """Update `weight` in place from `grad` and `state`; subclasses define the rule."""
+        raise NotImplementedError(f"{type(self).__name__} does not define update()")
+
+    def update_multi_precision(self, index, weight, grad, state):
+        """`update`, run on the float32 master copy when multi_precision applies."""
+        if self.multi_precision and weight.tensor.dtype in _LOW_PRECISION:
+            master, inner = state
+            grad32 = NDArray(grad.tensor.detach().float(), grad.context)
+            self.update(index, master, grad32, inner)
+            with torch.no_grad():
+                weight.tensor.copy_(master.tensor)
+        else:
+            self.update(index, weight, grad, state)
+
+    def set_learning_rate(self, lr):
+        if self.lr_scheduler is not None:
+            raise UserWarning("LRScheduler of the optimizer has already been defined. Note that "
+                              "set_learning_rate can mutate the value of the learning rate of the "
+                              "optimizer only when the LRScheduler of the optimizer is undefined.")
+        self.lr = lr
+
+    def set_lr_scale(self, args_lrscale):
+        raise DeprecationWarning("set_lr_scale is deprecated; use set_lr_mult")
+
+    def set_lr_mult(self, args_lr_mult):
+        """Set per-parameter lr multipliers: `__lr_mult__` symbol attributes, then this dict."""
+        self.lr_mult = {}
+        for name, attrs in self._symbol_attrs():
+            if "__lr_mult__" in attrs:
+                self.lr_mult[name] = float(attrs["__lr_mult__"])
+        self.lr_mult.update(args_lr_mult)
+
+    def set_wd_mult(self, args_wd_mult):
+        """Set per-parameter wd multipliers.
+
+        Names ending neither in `_weight` nor `_gamma` get 0, then `__wd_mult__` symbol
+        attributes apply, then this dict.
+        """
+        self.wd_mult = {}
+        for name in self.idx2name.values():
+            if not (name.endswith("_weight") or name.endswith("_gamma")):
+                self.wd_mult[name] = 0.0
+        for name, attrs in self._symbol_attrs():
+            if "__wd_mult__" in attrs:
+                self.wd_mult[name] = float(attrs["__wd_mult__"])
+        self.wd_mult.update(args_wd_mult)
+
+    def _symbol_attrs(self):
+        if not self.sym_info:
+            return []
+        attr, arg_names = self.sym_info
+        return [(name, attr[name]) for name in arg_names if name in attr]
+
+    def _set_current_context(self, device_id):
+        """Keep separate update counts per device, as MXNet does."""
+        if device_id not in self._all_index_update_counts:
+            self._all_index_update_counts[device_id] = {}
+        self._index_update_count = self._all_index_update_counts[device_id]
+
+    def _update_count(self, index):
+        for idx in index if isinstance(index, (list, tuple)) else [index]:
+            if idx not in self._index_update_count:
+                self._index_update_count[idx] = self.begin_num_update
+            self._index_update_count[idx] += 1
+            self.num_update = max(self._index_update_count[idx], self.num_update)
+
+    def _get_lrs(self, indices):
+        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
+        return [lr * self._mult(index, self.lr_mult, "lr_mult") for index in indices]
+
+    def _get_lr(self, index):
+        return self._get_lrs([index])[0]
+
+    def _get_wds(self, indices):
+        return [self.wd * self._mult(index, self.wd_mult, "wd_mult") for index in indices]
+
+    def _get_wd(self, index):
+        return self._get_wds([index])[0]
+
+    def _mult(self, index, table, param_attr):
+        if index in self.param_dict:
+            return getattr(self.param_dict[index], param_attr)
+        if index in table:
+            return table[index]
+        if index in self.idx2name:
+            return table.get(self.idx2name[index], 1.0)
+        return 1.0
+
+    def _op_clip(self):
+        """The clip bound MXNet passes to its fused operators (only when truthy)."""
+        return self.clip_gradient if self.clip_gradient else None
+
+    def _scaled_clipped(self, weight, grad):
+        """`clip(grad * rescale_grad)`; clipping whenever clip_gradient is not None."""
+        g = _grad_of(weight, grad) * self.rescale_grad
+        if self.clip_gradient is not None:
+            g = _clip(g, self.clip_gradient)
+        return g
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["param_dict"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__ = state
+        self.param_dict = {}
+
+
+register = Optimizer.register
+create = Optimizer.create_optimizer
+
+
+class _MasterCopyLast:
+    """Mixin: multi-precision state is `(state, float32 master copy)`, as SGD/NAG use."""
+
+    def create_state_multi_precision(self, index, weight):
+        if self.multi_precision and weight.tensor.dtype in _LOW_PRECISION:
+            master = NDArray(weight.tensor.detach().float().clone(), weight.context)
+            return (self.create_state(index, master), master)
+        return Optimizer.create_state_multi_precision(self, index, weight)
+
+    def update_multi_precision(self, index, weight, grad, state):
+        if isinstance(index, (list, tuple)):
+            for i, w, g, s in zip(index, weight, grad, state):
+                self.update_multi_precision(i, w, g, s)
+            return
+        if self.multi_precision and weight.tensor.dtype in _LOW_PRECISION \
+                and isinstance(state, (tuple, list)):
+            inner, master = state
+            grad32 = NDArray(grad.tensor.detach().float(), grad.context)
+            self.update(index, master, grad32, inner)
+            with torch.no_grad():
+                weight.tensor.copy_(master.tensor)
+        else:
+            self.update(index, weight, grad, state)
+
+
+@register
+class SGD(_MasterCopyLast, Optimizer):
+    """SGD with optional momentum: `mom = momentum*mom - lr*(wd*w + clip(rescale*g)); w += mom`.
+
+    `lazy_update` only matters for row-sparse gradients, which bucketmod does not have.
+    """
+
+    def __init__(self, momentum=0.0, lazy_update=True, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.lazy_update = lazy_update
+        self.aggregate_num = 4
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def update(self, index, weight, grad, state):
+        if not isinstance(index, (list, tuple)):
+            index, weight, grad, state = [index], [weight], [grad], [state]
+        for w, g in zip(weight, grad):
+            _check_pair(w, g)
+        self._update_count(index)
+        lrs, wds = self._get_lrs(index), self._get_wds(index)
+        for w, g, s, lr, wd in zip(weight, grad, state, lrs, wds):
+            self._step(w, g, s, lr, wd)
+
+    def _step(self, weight, grad, mom, lr, wd):
+        clip = self._op_clip()
+        with torch.no_grad():
+            w = weight.tensor
+            g = _grad_of(weight, grad) * self.rescale_grad
+            if clip is not None:
+                g = _clip(g, clip)
+            if mom is not None and self.momentum > 0:
+                m = mom.tensor
+                m.mul_(self.momentum).sub_(lr * wd * w).sub_(lr * g)
+                w.add_(m)
+            else:
+                if mom is not None:
+                    mom.tensor.mul_(0.0).sub_(lr * wd * w + lr * g)
+                w.mul_(1.0 - lr * wd).sub_(lr * g)
+
+
+@register
+class ccSGD(SGD):  # noqa: N801 (MXNet's public name)
+    """Deprecated alias of SGD, kept because MXNet registers it."""
+
+
+@register
+class NAG(_MasterCopyLast, Optimizer):
+    """Nesterov accelerated SGD, as MXNet's `nag_mom_update`.
+
+    MXNet runs that operator with `out=weight`, so its momentum step reads the weight
+    already updated; the same order is kept here.
+    """
+
+    def __init__(self, momentum=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        clip = self._op_clip()
+        with torch.no_grad():
+            w = weight.tensor
+            g = _grad_of(weight, grad) * self.rescale_grad
+            if clip is not None:
+                g = _clip(g, clip)
+            if state is not None:
+                momentum = self.momentum if self.momentum > 0 else 0.0
+                m = state.tensor
+                m.mul_(momentum)
+                w.copy_(w - m + (momentum + 1) * (m - lr * (g + wd * w)))
+                m.sub_(lr * (g + wd * w))
+            else:
+                w.mul_(1.0 - lr * wd).sub_(lr * g)
+
+
+@register
+class Signum(Optimizer):
+    """signSGD (no momentum) or Signum: the update follows the sign of the momentum."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.9, wd_lh=0.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = momentum
+        self.wd_lh = wd_lh
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        clip = self._op_clip()
+        wd_lh = self.wd_lh if self.wd_lh else 0.0
+        with torch.no_grad():
+            w = weight.tensor
+            if state is None:
+                w.mul_(1.0 - lr * wd).sub_(lr * torch.sign(grad.tensor.to(w.dtype)))
+                return
+            momentum = self.momentum if self.momentum > 0 else 0.0
+            g = _grad_of(weight, grad) * self.rescale_grad
+            if clip is not None:
+                g = _clip(g, clip)
+            m = state.tensor
+            m.mul_(momentum).sub_((1 - momentum) * wd * w).sub_((1 - momentum) * g)
+            w.mul_(1.0 - lr * wd_lh).add_(lr * torch.sign(m))
+
+
+@register
+class Adam(Optimizer):
+    """Adam; the bias correction is folded into lr in python, as MXNet 1.9.1 does."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 lazy_update=True, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.lazy_update = lazy_update
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        t = self._index_update_count[index]
+        lr *= math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
+        clip = self._op_clip()
+        mean, var = state
+        with torch.no_grad():
+            w = weight.tensor
+            g = _grad_of(weight, grad) * self.rescale_grad + wd * w
+            if clip is not None:
+                g = _clip(g, clip)
+            mean.tensor.mul_(self.beta1).add_((1. - self.beta1) * g)
+            var.tensor.mul_(self.beta2).add_((1. - self.beta2) * g * g)
+            w.sub_(lr * mean.tensor / (var.tensor.sqrt() + self.epsilon))
+
+
+@register
+class AdaGrad(Optimizer):
+    """AdaGrad: `history += g^2; w -= lr * (g / sqrt(history + eps) + wd * w)`."""
+
+    def __init__(self, eps=1e-7, **kwargs):
+        super().__init__(**kwargs)
+        self.float_stable_eps = eps
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight)
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        with torch.no_grad():
+            w = weight.tensor
+            g = self._scaled_clipped(weight, grad)
+            state.tensor.add_(g * g)
+            div = g / (state.tensor + self.float_stable_eps).sqrt()
+            w.add_((div + w * wd) * -lr)
+
+
+@register
+class RMSProp(Optimizer):
+    """RMSProp (Tieleman & Hinton) or, with `centered=True`, Graves' variant (rmspropalex)."""
+
+    def __init__(self, learning_rate=0.001, gamma1=0.9, gamma2=0.9, epsilon=1e-8,
+                 centered=False, clip_weights=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.gamma1 = gamma1
+        self.gamma2 = gamma2
+        self.centered = centered
+        self.epsilon = epsilon
+        self.clip_weights = clip_weights
+
+    def create_state(self, index, weight):
+        if self.centered:
+            return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))
+        return (_zeros_like(weight),)
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        clip = self._op_clip()
+        gamma1 = self.gamma1
+        with torch.no_grad():
+            w = weight.tensor
+            g = _grad_of(weight, grad) * self.rescale_grad + wd * w
+            if clip is not None:
+                g = _clip(g, clip)
+            n = state[0].tensor
+            n.copy_((1. - gamma1) * (g * g) + gamma1 * n)
+            if self.centered:
+                mean_g, delta = state[1].tensor, state[2].tensor
+                mean_g.copy_((1. - gamma1) * g + gamma1 * mean_g)
+                delta.copy_(self.gamma2 * delta
+                            - lr * g / (n - mean_g * mean_g + self.epsilon).sqrt())
+                new_w = w + delta
+            else:
+                new_w = w - lr * (g / (n + self.epsilon).sqrt())
+            if self.clip_weights:
+                new_w = _clip(new_w, self.clip_weights)
+            w.copy_(new_w)
+
+
+@register
+class AdaDelta(Optimizer):
+    """AdaDelta (no learning rate): `w -= delta + wd * w`."""
+
+    def __init__(self, rho=0.90, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.rho = rho
+        self.epsilon = epsilon
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        wd = self._get_wd(index)
+        self._update_count(index)
+        acc_g, acc_delta = state[0].tensor, state[1].tensor
+        with torch.no_grad():
+            w = weight.tensor
+            g = self._scaled_clipped(weight, grad)
+            acc_g.mul_(self.rho).add_((1. - self.rho) * g * g)
+            delta = (acc_delta + self.epsilon).sqrt() / (acc_g + self.epsilon).sqrt() * g
+            acc_delta.mul_(self.rho).add_((1. - self.rho) * delta * delta)
+            w.sub_(delta + wd * w)
+
+
+@register
+class Ftrl(Optimizer):
+    """FTRL-Proximal, as MXNet's `ftrl_update` (state is `(z, n)`)."""
+
+    def __init__(self, lamda1=0.01, learning_rate=0.1, beta=1, **kwargs):
+        super().__init__(**kwargs)
+        self.lamda1 = lamda1
+        self.beta = beta
+        self.lr = learning_rate
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        wd, lr = self._get_wd(index), self._get_lr(index)
+        clip = self._op_clip()
+        z, n = state[0].tensor, state[1].tensor
+        with torch.no_grad():
+            w = weight.tensor
+            g = _grad_of(weight, grad) * self.rescale_grad
+            if clip is not None:
+                g = _clip(g, clip)
+            z.add_(g - ((n + g * g).sqrt() - n.sqrt()) * w / lr)
+            n.add_(g * g)
+            active = (z.abs() > self.lamda1).to(w.dtype)
+            w.copy_((torch.sign(z) * self.lamda1 - z) / ((self.beta + n.sqrt()) / lr + wd)
+                    * active)
+
+
+@register
+class Adamax(Optimizer):
+    """AdaMax: Adam with the infinity norm."""
+
+    def __init__(self, learning_rate=0.002, beta1=0.9, beta2=0.999, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        lr /= (1. - self.beta1 ** self._index_update_count[index])
+        m_t, u_t = state[0].tensor, state[1].tensor
+        with torch.no_grad():
+            w = weight.tensor
+            g = _grad_of(weight, grad) * self.rescale_grad + wd * w
+            if self.clip_gradient is not None:
+                g = _clip(g, self.clip_gradient)
+            m_t.mul_(self.beta1).add_((1. - self.beta1) * g)
+            u_t.copy_(torch.maximum(self.beta2 * u_t, g.abs()))
+            w.sub_(lr * m_t / u_t)
+
+
+@register
+class Nadam(Optimizer):
+    """Nesterov Adam with the momentum schedule of Dozat (2016)."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 schedule_decay=0.004, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.schedule_decay = schedule_decay
+        self.m_schedule = 1.
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        t = self._index_update_count[index]
+        momentum_t = self.beta1 * (1. - 0.5 * pow(0.96, t * self.schedule_decay))
+        momentum_t_1 = self.beta1 * (1. - 0.5 * pow(0.96, (t + 1) * self.schedule_decay))
+        self.m_schedule = self.m_schedule * momentum_t
+        m_schedule_next = self.m_schedule * momentum_t_1
+        m_t, v_t = state[0].tensor, state[1].tensor
+        with torch.no_grad():
+            w = weight.tensor
+            g = _grad_of(weight, grad) * self.rescale_grad + wd * w
+            if self.clip_gradient is not None:
+                g = _clip(g, self.clip_gradient)
+            m_t.mul_(self.beta1).add_((1. - self.beta1) * g)
+            v_t.mul_(self.beta2).add_((1. - self.beta2) * g * g)
+            g_prime = g / (1. - self.m_schedule)
+            m_prime = m_t / (1. - m_schedule_next)
+            v_prime = v_t / (1. - pow(self.beta2, t))
+            m_bar = (1. - momentum_t) * g_prime + momentum_t_1 * m_prime
+            w.sub_(lr * m_bar / (v_prime.sqrt() + self.epsilon))
+
+
+@register
+class FTML(Optimizer):
+    """Follow the Moving Leader, as MXNet's `ftml_update` (state is `(d, v, z)`)."""
+
+    def __init__(self, beta1=0.6, beta2=0.999, epsilon=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        t = self._index_update_count[index]
+        clip = self._op_clip()
+        d, v, z = (s.tensor for s in state)
+        with torch.no_grad():
+            w = weight.tensor
+            g = _grad_of(weight, grad) * self.rescale_grad + wd * w
+            if clip is not None:
+                g = _clip(g, clip)
+            v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
+            d_t = (1 - self.beta1 ** t) / lr * ((v / (1 - self.beta2 ** t)).sqrt() + self.epsilon)
+            z.mul_(self.beta1).add_((1 - self.beta1) * g - (d_t - self.beta1 * d) * w)
+            d.copy_(d_t)
+            w.copy_(-z / d_t)
+
+
+@register
+class DCASGD(Optimizer):
+    """Delay-compensated asynchronous SGD; state is `(momentum or None, previous weight)`."""
+
+    def __init__(self, momentum=0.0, lamda=0.04, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.weight_previous = {}
+        self.lamda = lamda
+
+    def create_state(self, index, weight):
+        mom = _zeros_like(weight) if self.momentum != 0.0 else None
+        return (mom, weight.copy())
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        mom, previous = state
+        with torch.no_grad():
+            w, prev = weight.tensor, previous.tensor
+            g = self._scaled_clipped(weight, grad)
+            step = -lr * (g + wd * w + self.lamda * g * g * (w - prev))
+            if mom is not None:
+                step = mom.tensor.mul_(self.momentum).add_(step)
+            prev.copy_(w)
+            w.add_(step)
+
+
+@register
+class SGLD(Optimizer):
+    """Stochastic Gradient Langevin Dynamics: a half SGD step plus N(0, lr) noise."""
+
+    def create_state(self, index, weight):
+        return None
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        with torch.no_grad():
+            w = weight.tensor
+            g = self._scaled_clipped(weight, grad)
+            w.add_(-lr / 2 * (g + wd * w))
+            w.add_(torch.randn_like(w) * math.sqrt(lr))
+
+
+@register
+class Test(Optimizer):
+    """MXNet's test optimizer: `w += rescale_grad * g`, and the state mirrors the weight."""
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight)
+
+    def update(self, index, weight, grad, state):
+        _check_pair(weight, grad)
+        with torch.no_grad():
+            weight.tensor.add_(_grad_of(weight, grad) * self.rescale_grad)
+            state.tensor.copy_(weight.tensor)
+
+
+
+class Updater:
+    """Applies an optimizer to (index, grad, weight) triples, keeping one state per index.
+
+    `get_states`/`set_states` use a non-pickle format: a JSON header describing the
+    state structure (and, when dumped, the optimizer's attributes) followed by the state
+    arrays in MXNet's NDArray-list format.
+    """
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer: expected an mx.optimizer.Optimizer, "
+                            f"got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.states = {}
+        self.states_synced = {}
+        self.aggregate_updates = optimizer.aggregate_num > 0
+
+    def __call__(self, index, grad, weight):
+        """Update `weight` (or a list of weights) in place from `grad`."""
+        if isinstance(index, (list, tuple)):
+            indices = list(index)
+            if not isinstance(grad, (list, tuple)) or not isinstance(weight, (list, tuple)) \
+                    or not len(indices) == len(grad) == len(weight):
+                raise ValueError(f"index, grad, weight: expected lists of one length, got "
+                                 f"{len(indices)} indices with {_count(grad)} grads and "
+                                 f"{_count(weight)} weights")
+            grads = [as_ndarray(g, "grad") for g in grad]
+            weights = [as_ndarray(w, "weight") for w in weight]
+        else:
+            indices = [index]
+            grads = [as_ndarray(grad, "grad")]
+            weights = [as_ndarray(weight, "weight")]
+        indices = [i.decode() if isinstance(i, bytes) else i for i in indices]
+        for w, g in zip(weights, grads):
+            _check_pair(w, g)
+        if weights:
+            self.optimizer._set_current_context(weights[0].context.device_id)
+        for idx, w in zip(indices, weights):
+            if idx not in self.states:
+                self.states[idx] = self.optimizer.create_state_multi_precision(idx, w)
+                self.states_synced[idx] = True
+            elif not self.states_synced[idx]:
+                self.states[idx] = self.sync_state_context(self.states[idx], w.context)
+                self.states_synced[idx] = True
+        for idx, w, g in zip(indices, weights, grads):
+            self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
+
+    def sync_state_context(self, state, context):
+        """Move a state (an NDArray, or nested tuples/lists of them) onto `context`."""
+        if isinstance(state, NDArray):
+            return state.as_in_context(context)
+        if isinstance(state, (tuple, list)):
+            synced = [self.sync_state_context(s, context) for s in state]
+            return tuple(synced) if isinstance(state, tuple) else synced
+        return state
+
+    def get_states(self, dump_optimizer=False):
+        """All states (and optionally the optimizer) as bytes; see `set_states`."""
+        from .ndarray.serialization import save_bytes
+        arrays = []
+        header = {"format": _STATES_FORMAT,
+                  "states": [[_encode_value(idx, "index"), _encode_state(s, arrays)]
+                             for idx, s in self.states.items()]}
+        if dump_optimizer:
+            header["optimizer"] = _encode_optimizer(self.optimizer)
+        head = json.dumps(header).encode("utf-8")
+        named = {f"s{i}": a for i, a in enumerate(arrays)}
+        body = save_bytes(named) if named else b""
+        return _STATES_MAGIC + struct.pack("<Q", len(head)) + head + body
+
+    def set_states(self, states):
+        """Restore what `get_states` returned; states move to each weight's context lazily."""
+        from .ndarray.serialization import load_bytes
+        if not isinstance(states, (bytes, bytearray)) or not states.startswith(_STATES_MAGIC):
+            raise ValueError(f"states: expected bytes from Updater.get_states() (starting with "
+                             f"{_STATES_MAGIC!r}), got {type(states).__name__} "
+                             f"{bytes(states[:16]) if isinstance(states, (bytes, bytearray)) else ''!r}")
+        start = len(_STATES_MAGIC)
+        (head_len,) = struct.unpack("<Q", states[start:start + 8])
+        header = json.loads(states[start + 8:start + 8 + head_len].decode("utf-8"))
+        if header.get("format") != _STATES_FORMAT:
+            raise ValueError(f"states: expected format {_STATES_FORMAT}, "
+                             f"got {header.get('format')!r}")
+        body = bytes(states[start + 8 + head_len:])
+        named = load_bytes(body) if body else {}
+        arrays = [named[f"s{i}"] for i in range(len(named))]
+        new_states = {_decode_value(idx): _decode_state(s, arrays)
+                      for idx, s in header["states"]}
+        optimizer = _decode_optimizer(header["optimizer"]) if "optimizer" in header else None
+        self.states = new_states
+        if optimizer is not None:
+            self.optimizer = optimizer
+        self.states_synced = dict.fromkeys(self.states.keys(), False)
+
+
+def get_updater(optimizer):
+    """An `Updater` for `optimizer` (what kvstore and Module call as `updater(i, g, w)`)."""
+    return Updater(optimizer)
+
+
+def _count(x):
+    return len(x) if isinstance(x, (list, tuple)) else "a non-list"
+
+
+_STATES_MAGIC = b"BUCKETMOD-UPDATER\n"
+_STATES_FORMAT = 1
+
+
+def _encode_state(state, arrays):
+    """State tree -> JSON; NDArrays are appended to `arrays` and referenced by position."""
+    if state is None:
+        return None
+    if isinstance(state, NDArray):
+        arrays.append(state)
+        return {"array": len(arrays) - 1}
+    if isinstance(state, (tuple, list)):
+        return {"tuple" if isinstance(state, tuple) else "list":
+                [_encode_state(s, arrays) for s in state]}
+    raise TypeError(f"optimizer state: expected None, an NDArray or a tuple/list of them, "
+                    f"got {type(state).__name__}")
+
+
+def _decode_state(node, arrays):
+    if node is None:
+        return None
+    if "array" in node:
+        return arrays[node["array"]]
+    if "tuple" in node:
+        return tuple(_decode_state(n, arrays) for n in node["tuple"])
+    return [_decode_state(n, arrays) for n in node["list"]]
+
+
+def _encode_value(value, where):
+    """Plain python value -> JSON that keeps tuples, non-string dict keys and inf/nan."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else {"float": repr(value)}
+    if isinstance(value, tuple):
+        return {"tuple": [_encode_value(v, where) for v in value]}
+    if isinstance(value, list):
+        return {"list": [_encode_value(v, where) for v in value]}
+    if isinstance(value, dict):
+        return {"dict": [[_encode_value(k, where), _encode_value(v, where)]
+                         for k, v in value.items()]}
+    raise TypeError(f"{where}: cannot be saved without pickle: expected None, bool, int, "
+                    f"float, str or tuples/lists/dicts of them, got {type(value).__name__}")
+
+
+def _decode_value(node):
+    if not isinstance(node, dict):
+        return node
+    if "float" in node:
+        return float(node["float"])
+    if "tuple" in node:
+        return tuple(_decode_value(v) for v in node["tuple"])
+    if "list" in node:
+        return [_decode_value(v) for v in node["list"]]
+    return {_decode_value(k): _decode_value(v) for k, v in node["dict"]}
+
+
+def _encode_attrs(obj, skip):
+    return {k: _encode_value(v, f"{type(obj).__name__}.{k}")
+            for k, v in vars(obj).items() if k not in skip}
+
+
+def _encode_optimizer(opt):
+    name = type(opt).__name__.lower()
+    if Optimizer.opt_registry.get(name) is not type(opt):
+        raise TypeError(f"optimizer: only registered optimizers can be saved, "
+                        f"{type(opt).__name__} is not registered")
+    skip = {"param_dict", "lr_scheduler", "_index_update_count"}
+    current = next((k for k, v in opt._all_index_update_counts.items()
+                    if v is opt._index_update_count), 0)
+    sched = opt.lr_scheduler
+    return {"name": name, "attrs": _encode_attrs(opt, skip),
+            "current_device": _encode_value(current, "device"),
+            "lr_scheduler": None if sched is None else
+            {"class": type(sched).__name__, "attrs": _encode_attrs(sched, ())}}
+
+
+def _decode_optimizer(node):
+    klass = Optimizer.opt_registry.get(node["name"])
+    if klass is None:
+        raise ValueError(f"states: the saved optimizer {node['name']!r} is not registered; "
+                         f"registered optimizers are {sorted(Optimizer.opt_registry)}")
+    opt = klass.__new__(klass)
+    opt.__dict__.update({k: _decode_value(v) for k, v in node["attrs"].items()})
+    opt.param_dict = {}
+    opt._index_update_count = opt._all_index_update_counts.setdefault(
+        _decode_value(node["current_device"]), {})
+    opt.lr_scheduler = None
+    if node["lr_scheduler"] is not None:
+        opt.lr_scheduler = _new_scheduler(node["lr_scheduler"])
+    return opt
+
+
+def _new_scheduler(node):
+    classes = {}
+    pending = [LRScheduler]
+    while pending:
+        klass = pending.pop()
+        classes.setdefault(klass.__name__, klass)
+        pending.extend(klass.__subclasses__())
+    klass = classes.get(node["class"])
+    if klass is None:
+        raise ValueError(f"states: the saved lr_scheduler class {node['class']!r} is not a "
+                         f"known LRScheduler subclass; known: {sorted(classes)}")
+    sched = klass.__new__(klass)
+    sched.__dict__.update({k: _decode_value(v) for k, v in node["attrs"].items()})
+    return sched
