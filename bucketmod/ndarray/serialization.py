@@ -159,7 +159,7 @@ def _normalise_data(data):
     else:
         raise ValueError("data needs to either be a NDArray, dict of str, NDArray pairs or a "
                          f"list of NDarrays, got {type(data).__name__}")
-    labels = names or [f"#{i}" for i in range(len(values))]
+    labels = [repr(n) for n in names] or [f"#{i}" for i in range(len(values))]
     return [_to_cpu_tensor(v, label) for v, label in zip(values, labels)], names
 
 
@@ -175,7 +175,8 @@ def _to_cpu_tensor(value, label):
             raise TypeError(f"save: array {label} has numpy dtype {value.dtype}, which the MXNet "
                             f"format cannot hold here; supported: {_supported_dtypes()}") from None
     if value.dtype not in _TORCH_TO_TYPE_FLAG:
-        raise TypeError(f"save: array {label} has dtype {value.dtype}; supported: "
+        dtype = str(value.dtype).replace("torch.", "")
+        raise TypeError(f"save: array {label} has dtype {dtype}; supported: "
                         f"{_supported_dtypes()}")
     return value.detach().to("cpu").contiguous()
 
