@@ -1,0 +1,176 @@
+"""The data side of `mx.rnn`: encoding token sentences and serving them in length buckets.
+
+`BucketSentenceIter` reproduces MXNet 1.9.1's batch order exactly: seed python's `random`
+(bucket order) and numpy's global RNG (order inside buckets) as for MXNet, and the same
+batches come out (checked against fixtures written by MXNet).
+"""
+import bisect
+import random
+
+import numpy as np
+
+from ..io import DataBatch, DataDesc, DataIter
+from ..ndarray.ndarray import array
+
+
+def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n", start_label=0,
+                     unknown_token=None):
+    """Map token sentences to integer sentences, building or extending a vocabulary.
+
+    Args:
+        sentences: list of lists of str tokens.
+        vocab: dict token -> int to encode with; None builds a new one, starting from
+            `{invalid_key: invalid_label}` and numbering new tokens from `start_label`
+            (skipping `invalid_label`).
+        invalid_label, invalid_key: the id and token of "no token" (end of sentence, padding).
+        start_label: the lowest id given to a new token.
+        unknown_token: with a given `vocab`, tokens missing from it are encoded as this token
+            (added to the vocabulary with the next free id if absent). Without it, a missing
+            token is an error.
+
+    Returns:
+        `(encoded, vocab)`: lists of ints, and the (possibly extended) vocabulary.
+
+    MXNet 1.9.1 numbers every unknown word anew from `start_label` and re-points
+    `vocab[unknown_token]` at it, so unknown words collide with real ones; here an unknown
+    word always gets `unknown_token`'s one id. Without unknown words both agree exactly.
+
+    Example:
+        >>> encode_sentences([['the', 'cat'], ['the', 'dog']], invalid_label=0, start_label=1)
+        ([[1, 2], [1, 3]], {'\\n': 0, 'the': 1, 'cat': 2, 'dog': 3})
+    """
+    new_vocab = vocab is None
+    if new_vocab:
+        vocab = {invalid_key: invalid_label}
+    next_id = start_label
+    if not new_vocab and unknown_token is not None and unknown_token not in vocab:
+        next_id = max([start_label - 1, *vocab.values()]) + 1
+    encoded = []
+    for sent in sentences:
+        coded = []
+        for word in sent:
+            if word not in vocab:
+                if not new_vocab:
+                    if not unknown_token:
+                        raise AssertionError(f"encode_sentences: unknown token {word!r}: it is "
+                                             f"not in vocab and no unknown_token was given")
+                    word = unknown_token
+                if word not in vocab:
+                    if next_id == invalid_label:
+                        next_id += 1
+                    vocab[word] = next_id
+                    next_id += 1
+            coded.append(vocab[word])
+        encoded.append(coded)
+    return encoded, vocab
+
+
+def _default_buckets(lengths, batch_size):
+    """MXNet's automatic buckets: every length at least `batch_size` sentences have."""
+    counts = np.bincount(lengths) if len(lengths) else np.zeros(0, dtype=np.int64)
+    return [length for length, count in enumerate(counts) if count >= batch_size]
+
+
+class BucketSentenceIter(DataIter):
+    """Batches of encoded sentences, grouped by length into buckets; label = next token.
+
+    A sentence goes to the smallest bucket at least as long as it and is padded with
+    `invalid_label`; sentences longer than the largest bucket are discarded. Each epoch
+    serves only whole batches: a bucket's last `len % batch_size` sentences (different ones
+    each epoch, as reset reshuffles) are not served, and a bucket with fewer sentences than
+    `batch_size` serves none (it is still listed in `buckets` and can be
+    `default_bucket_key`, as in MXNet). `bucketmod.rnn.bucket_planner` models exactly this.
+
+    Args:
+        sentences: list of lists of ints (see `encode_sentences`).
+        batch_size: sentences per batch.
+        buckets: bucket lengths; None picks every length with at least `batch_size` sentences.
+        invalid_label: the padding id, also the label after each sentence's last step.
+        data_name, label_name: names in `provide_data`/`provide_label`.
+        dtype: dtype of data and label arrays.
+        layout: 'NT' gives `[batch_size, bucket]` arrays, 'TN' gives `[bucket, batch_size]`.
+
+    Attributes:
+        buckets: the bucket lengths that hold at least one sentence, sorted.
+        default_bucket_key: the largest of them.
+    """
+
+    def __init__(self, sentences, batch_size, buckets=None, invalid_label=-1, data_name="data",
+                 label_name="softmax_label", dtype="float32", layout="NT"):
+        super().__init__()
+        if layout not in ("NT", "TN"):
+            raise ValueError(f"BucketSentenceIter: layout must be 'NT' (batch major) or 'TN' "
+                             f"(time major), got {layout!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size <= 0:
+            raise ValueError(f"BucketSentenceIter: batch_size must be a positive int, "
+                             f"got {batch_size!r}")
+        lengths = [len(s) for s in sentences]
+        buckets = sorted(_default_buckets(lengths, batch_size) if not buckets else buckets)
+        per_bucket = [[] for _ in buckets]
+        ndiscard = 0
+        for sent in sentences:
+            b = bisect.bisect_left(buckets, len(sent))
+            if b == len(buckets):
+                ndiscard += 1
+                continue
+            row = np.full((buckets[b],), invalid_label, dtype=dtype)
+            row[:len(sent)] = sent
+            per_bucket[b].append(row)
+        print(f"WARNING: discarded {ndiscard} sentences longer than the largest bucket.")
+        kept = [i for i, rows in enumerate(per_bucket) if rows]
+        if not kept:
+            raise ValueError(f"BucketSentenceIter: no sentence fits any bucket (buckets "
+                             f"{buckets}, {len(sentences)} sentences, batch_size {batch_size})")
+        self.buckets = [buckets[i] for i in kept]
+        self.data = [np.asarray(per_bucket[i], dtype=dtype) for i in kept]
+        self.batch_size = batch_size
+        self.data_name = data_name
+        self.label_name = label_name
+        self.dtype = dtype
+        self.invalid_label = invalid_label
+        self.layout = layout
+        self.major_axis = layout.find("N")
+        self.default_bucket_key = max(self.buckets)
+        self.provide_data = [DataDesc(data_name, self._shape(self.default_bucket_key),
+                                      layout=layout)]
+        self.provide_label = [DataDesc(label_name, self._shape(self.default_bucket_key),
+                                       layout=layout)]
+        self.idx = [(i, j) for i, rows in enumerate(self.data)
+                    for j in range(0, len(rows) - batch_size + 1, batch_size)]
+        self.curr_idx = 0
+        self.nddata = []
+        self.ndlabel = []
+        self.reset()
+
+    def _shape(self, bucket):
+        return (self.batch_size, bucket) if self.major_axis == 0 else (bucket, self.batch_size)
+
+    def reset(self):
+        """Reshuffle the batch order (python `random`) and each bucket's rows (numpy)."""
+        self.curr_idx = 0
+        random.shuffle(self.idx)
+        for rows in self.data:
+            np.random.shuffle(rows)
+        self.nddata = []
+        self.ndlabel = []
+        for rows in self.data:
+            label = np.empty_like(rows)
+            label[:, :-1] = rows[:, 1:]
+            label[:, -1] = self.invalid_label
+            self.nddata.append(array(rows, dtype=self.dtype))
+            self.ndlabel.append(array(label, dtype=self.dtype))
+
+    def next(self):
+        if self.curr_idx == len(self.idx):
+            raise StopIteration
+        i, j = self.idx[self.curr_idx]
+        self.curr_idx += 1
+        data = self.nddata[i][j:j + self.batch_size]
+        label = self.ndlabel[i][j:j + self.batch_size]
+        if self.major_axis == 1:
+            data, label = data.T, label.T
+        return DataBatch([data], [label], pad=0, bucket_key=self.buckets[i],
+                         provide_data=[DataDesc(self.data_name, data.shape, layout=self.layout)],
+                         provide_label=[DataDesc(self.label_name, label.shape,
+                                                 layout=self.layout)])
