@@ -2,11 +2,15 @@
 
 `import bucketmod as mx` gives MXNet-1.x code the namespaces it expects.
 """
-from . import base, context, ndarray, random
+from . import attribute, base, context, name, ndarray, random
+from . import symbol
+from . import executor
+from .attribute import AttrScope
 from .backend import get_backend, set_backend
 from .base import MXNetError
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 
 nd = ndarray
+sym = symbol
 
 __version__ = "0.1.0"

@@ -3,3 +3,6 @@ from .ndarray import (NDArray, arange, array, as_tensor, concat, dot, empty, fro
                       ones, waitall, zeros)
 from .serialization import load, save
 from .. import random  # noqa: F401  (mx.nd.random, as in MXNet)
+from .op_functions import install as _install
+
+_install(globals())

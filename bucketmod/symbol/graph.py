@@ -1,0 +1,206 @@
+"""The graph IR under Symbol: nodes, topological order, and shape/type inference.
+
+A node is a variable (`op is None`) or an operator with parsed params and input entries
+`(node, output_index)`. Graph passes that rewrite patterns before binding work on these nodes.
+"""
+import numpy as np
+
+from ..base import MXNetError
+from ..dtype import to_numpy_dtype
+from ..ops import registry
+from ..ops.params import param_to_string
+from ..ops.shape_ops import ShapeMismatch, is_known, merge
+
+HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage",
+               "profiler_scope")
+# MXNet's `__dtype__` attribute holds its type code.
+DTYPE_CODES = {0: np.float32, 1: np.float64, 2: np.float16, 3: np.uint8, 4: np.int32,
+               5: np.int8, 6: np.int64, 7: np.bool_}
+DTYPE_TO_CODE = {np.dtype(v): k for k, v in DTYPE_CODES.items()}
+
+
+class Node:
+    __slots__ = ("op", "name", "attrs", "raw_params", "params", "inputs")
+
+    def __init__(self, op, name, attrs=None, raw_params=None, inputs=()):
+        self.op = op
+        self.name = name
+        self.attrs = dict(attrs or {})
+        self.raw_params = {k: param_to_string(v) for k, v in (raw_params or {}).items()}
+        self.params = op.parse(self.raw_params) if op is not None else {}
+        self.inputs = list(inputs)
+
+    @property
+    def is_variable(self):
+        return self.op is None
+
+    @property
+    def arg_names(self):
+        return self.op.arguments(self.params) if self.op else []
+
+    @property
+    def aux_names(self):
+        return self.op.aux(self.params) if self.op else []
+
+    @property
+    def output_names(self):
+        return self.op.outputs(self.params) if self.op else ["output"]
+
+    @property
+    def num_outputs(self):
+        return len(self.output_names)
+
+    def output_name(self, index):
+        if self.op is None:
+            return self.name
+        return f"{self.name}_{self.output_names[index]}"
+
+    def input_label(self, position):
+        names = self.arg_names + self.aux_names
+        return names[position] if position < len(names) else f"input{position}"
+
+
+def topo_order(heads):
+    """Nodes reachable from `heads` (entries), inputs before users, in MXNet's DFS order."""
+    order, seen = [], set()
+    for head, _ in heads:
+        stack = [(head, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in seen:
+                continue
+            if expanded or not node.inputs:
+                seen.add(id(node))
+                order.append(node)
+                continue
+            stack.append((node, True))
+            for child, _ in reversed(node.inputs):
+                if id(child) not in seen:
+                    stack.append((child, False))
+    return order
+
+
+def variables(heads):
+    """(arguments, aux_states): variable nodes in order, split by how operators use them."""
+    nodes = topo_order(heads)
+    aux_ids = set()
+    for node in nodes:
+        n_args = len(node.arg_names)
+        for child, _ in node.inputs[n_args:]:
+            aux_ids.add(id(child))
+    args = [n for n in nodes if n.is_variable and id(n) not in aux_ids]
+    aux = [n for n in nodes if n.is_variable and id(n) in aux_ids]
+    return args, aux
+
+
+def _shape_attr(node):
+    text = node.attrs.get("__shape__")
+    if text is None:
+        return None
+    from ..ops.params import PARSERS
+    shape = PARSERS["shape"](text)
+    return shape if shape else None
+
+
+def infer_shapes(heads, known, partial):
+    """Shapes of every entry, from `known` {variable name: shape}.
+
+    Returns {(id(node), index): shape or None}. Raises MXNetError naming the operator, its
+    input and both shapes when they disagree.
+    """
+    nodes = topo_order(heads)
+    shapes = {}
+    for node in nodes:
+        if node.is_variable:
+            shape = _shape_attr(node)
+            given = known.get(node.name)
+            if given is not None:
+                try:
+                    shape = merge(node.name, shape, tuple(given))
+                except ShapeMismatch:
+                    raise MXNetError(f"variable {node.name}: its __shape__ attribute "
+                                     f"{shape} disagrees with the given shape {tuple(given)}")
+            shapes[(id(node), 0)] = shape
+    for _ in range(len(nodes) + 1):
+        changed = False
+        for node in nodes:
+            if node.is_variable:
+                continue
+            in_shapes = [shapes.get((id(c), i)) for c, i in node.inputs]
+            out_prev = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
+            try:
+                new_in, outs = node.op.infer_shape(node.params, list(in_shapes))
+            except ShapeMismatch as err:
+                raise _shape_error(node, err) from None
+            for pos, ((child, idx), shape) in enumerate(zip(node.inputs, new_in)):
+                old = shapes.get((id(child), idx))
+                try:
+                    merged = merge(node.input_label(pos), old, shape)
+                except ShapeMismatch as err:
+                    raise _shape_error(node, err, child.output_name(idx)) from None
+                if merged != old:
+                    shapes[(id(child), idx)] = merged
+                    changed = True
+            for i, shape in enumerate(outs):
+                try:
+                    merged = merge("output", out_prev[i], shape)
+                except ShapeMismatch as err:
+                    raise _shape_error(node, err) from None
+                if merged != out_prev[i]:
+                    shapes[(id(node), i)] = merged
+                    changed = True
+        if not changed:
+            break
+    return shapes
+
+
+def _shape_error(node, err, source=None):
+    where = f" ({source})" if source else ""
+    return MXNetError(f"Error in operator {node.name} ({node.op.name}): shape of input "
+                      f"{err.input_name!r}{where} is {err.got}, expected {err.expected}. "
+                      f"Shape inconsistent")
+
+
+def infer_types(heads, known):
+    """dtypes (numpy types) of every entry from `known` {variable name: dtype}; None if unknown."""
+    nodes = topo_order(heads)
+    types = {}
+    for node in nodes:
+        if node.is_variable:
+            code = node.attrs.get("__dtype__")
+            dt = known.get(node.name)
+            if dt is None and code is not None:
+                dt = DTYPE_CODES[int(code)]
+            types[(id(node), 0)] = None if dt is None else to_numpy_dtype(dt)
+    for _ in range(len(nodes) + 1):
+        changed = False
+        for node in nodes:
+            if node.is_variable:
+                continue
+            in_types = [types.get((id(c), i)) for c, i in node.inputs]
+            if node.op.infer_type is not None:
+                new_in, outs = node.op.infer_type(node.params, in_types)
+                new_in = [None if t is None else to_numpy_dtype(t) for t in new_in]
+                outs = [None if t is None else to_numpy_dtype(t) for t in outs]
+            else:
+                first = next((t for t in in_types if t is not None), None)
+                if first is None:
+                    first = next((types.get((id(node), i)) for i in range(node.num_outputs)
+                                  if types.get((id(node), i)) is not None), None)
+                new_in = [t if t is not None else first for t in in_types]
+                outs = [first] * node.num_outputs
+            for (child, idx), t in zip(node.inputs, new_in):
+                if t is not None and types.get((id(child), idx)) is None:
+                    types[(id(child), idx)] = t
+                    changed = True
+            for i, t in enumerate(outs):
+                if t is not None and types.get((id(node), i)) is None:
+                    types[(id(node), i)] = t
+                    changed = True
+        if not changed:
+            break
+    return types
+
+
+def all_known(shapes):
+    return all(is_known(s) for s in shapes)

@@ -1,0 +1,452 @@
+"""Symbol: MXNet's declarative graph — Variables, operators, inference, JSON, binding."""
+import copy as _copy
+import json
+import numbers
+import os
+import warnings
+
+import numpy as np
+
+from .. import name as _name
+from ..attribute import AttrScope
+from ..base import MXNetError
+from ..context import Context, current_context
+from ..ops import registry
+from . import graph
+from .graph import DTYPE_TO_CODE, HIDDEN_KEYS, Node
+
+
+class Symbol:
+    """One or more outputs of a graph. Immutable: operators make new symbols."""
+
+    def __init__(self, outputs):
+        self._outputs = list(outputs)
+
+    # -- identity and structure --------------------------------------------------------------
+    @property
+    def name(self):
+        if len(self._outputs) != 1:
+            return None
+        return self._outputs[0][0].name
+
+    def __len__(self):
+        return len(self.list_outputs())
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __getitem__(self, index):
+        outputs = self.list_outputs()
+        if isinstance(index, str):
+            matches = [i for i, name in enumerate(outputs) if name == index]
+            if not matches:
+                raise ValueError(f"Symbol: no output named {index!r}; outputs are {outputs}")
+            if len(matches) > 1:
+                raise ValueError(f"Symbol: more than one output named {index!r}")
+            index = matches[0]
+        if isinstance(index, slice):
+            return Symbol(self._expanded()[index])
+        if not isinstance(index, int):
+            raise TypeError(f"Symbol index: expected int, str or slice, got {type(index).__name__}")
+        entries = self._expanded()
+        if not -len(entries) <= index < len(entries):
+            raise IndexError(f"Symbol index {index} out of range for {len(entries)} outputs")
+        return Symbol([entries[index]])
+
+    def _expanded(self):
+        return list(self._outputs)
+
+    def __copy__(self):
+        return Symbol(self._outputs)
+
+    def __deepcopy__(self, memo):
+        return load_json(self.tojson())
+
+    def __repr__(self):
+        name = self.name
+        if name is None:
+            return f"<Symbol group [{', '.join(self.list_outputs())}]>"
+        return f"<Symbol {name}>"
+
+    def get_internals(self):
+        """A group of every output of every node, inputs before their users."""
+        entries = []
+        for node in graph.topo_order(self._outputs):
+            entries.extend((node, i) for i in range(node.num_outputs))
+        return Symbol(entries)
+
+    def get_children(self):
+        """A group of the inputs of this symbol's (single) head node, or None for a Variable."""
+        head = self._outputs[0][0]
+        if not head.inputs:
+            return None
+        return Symbol(head.inputs)
+
+    # -- listing ----------------------------------------------------------------------------
+    def list_arguments(self):
+        return [n.name for n in graph.variables(self._outputs)[0]]
+
+    def list_auxiliary_states(self):
+        return [n.name for n in graph.variables(self._outputs)[1]]
+
+    def list_inputs(self):
+        return [n.name for n in graph.topo_order(self._outputs) if n.is_variable]
+
+    def list_outputs(self):
+        return [node.output_name(i) if not node.is_variable else node.name
+                for node, i in self._outputs]
+
+    # -- attributes -------------------------------------------------------------------------
+    def attr(self, key):
+        """The attribute `key` of this symbol's head node (`lr_mult` finds `__lr_mult__`)."""
+        if len(self._outputs) != 1:
+            return None
+        node = self._outputs[0][0]
+        for k in (key, f"__{key}__"):
+            if k in node.attrs:
+                return node.attrs[k]
+        return node.raw_params.get(key)
+
+    def list_attr(self, recursive=False):
+        if recursive:
+            raise DeprecationWarning("Symbol.list_attr with recursive=True has been deprecated. "
+                                     "Please use attr_dict instead.")
+        if len(self._outputs) != 1:
+            return {}
+        return _listed_attrs(self._outputs[0][0])
+
+    def attr_dict(self):
+        """{node name: {attribute: string}} over every node that has attributes."""
+        out = {}
+        for node in graph.topo_order(self._outputs):
+            attrs = _listed_attrs(node)
+            if attrs:
+                out[node.name] = attrs
+        return out
+
+    def _set_attr(self, **kwargs):
+        for node, _ in self._outputs:
+            for key, value in kwargs.items():
+                if not isinstance(value, str):
+                    raise ValueError(f"_set_attr: value of {key} must be a string, "
+                                     f"got {value!r}")
+                node.attrs[key] = value
+
+    # -- inference --------------------------------------------------------------------------
+    def _named_inputs(self, what, args, kwargs):
+        arg_names = self.list_arguments()
+        if args and kwargs:
+            raise ValueError(f"{what}: give the inputs positionally or by name, not both")
+        if args:
+            if len(args) > len(arg_names):
+                raise ValueError(f"{what}: {len(args)} positional inputs for "
+                                 f"{len(arg_names)} arguments {arg_names}")
+            return {n: v for n, v in zip(arg_names, args) if v is not None}
+        names = set(arg_names) | set(self.list_auxiliary_states())
+        for key in kwargs:
+            if key not in names:
+                raise MXNetError(f"{what}: keyword argument name {key} not found; "
+                                 f"candidate arguments are {arg_names}")
+        return {k: v for k, v in kwargs.items() if v is not None}
+
+    def _infer_shape(self, partial, args, kwargs):
+        known = self._named_inputs("infer_shape", args, kwargs)
+        known = {k: (v,) if isinstance(v, int) else tuple(v) for k, v in known.items()}
+        shapes = graph.infer_shapes(self._outputs, known, partial)
+        arg_nodes, aux_nodes = graph.variables(self._outputs)
+        arg_s = [shapes.get((id(n), 0)) for n in arg_nodes]
+        out_s = [shapes.get((id(n), i)) for n, i in self._outputs]
+        aux_s = [shapes.get((id(n), 0)) for n in aux_nodes]
+        if partial:
+            return [s or () for s in arg_s], [s or () for s in out_s], [s or () for s in aux_s]
+        if not graph.all_known(arg_s + out_s + aux_s):
+            missing = [f"{n.name}: {s or ()}" for n, s in zip(arg_nodes, arg_s)
+                       if not graph.is_known(s)]
+            warnings.warn("Cannot decide shape for the following arguments (0s in shape means "
+                          "unknown dimensions). Consider providing them as input:\n\t"
+                          + "\n\t".join(missing), stacklevel=3)
+            return None, None, None
+        return arg_s, out_s, aux_s
+
+    def infer_shape(self, *args, **kwargs):
+        """(arg_shapes, out_shapes, aux_shapes) from the given input shapes, or Nones."""
+        return self._infer_shape(False, args, kwargs)
+
+    def infer_shape_partial(self, *args, **kwargs):
+        """Like infer_shape, with `()` or 0-dimensions for what cannot be inferred."""
+        return self._infer_shape(True, args, kwargs)
+
+    def infer_type(self, *args, **kwargs):
+        known = self._named_inputs("infer_type", args, kwargs)
+        types = graph.infer_types(self._outputs, known)
+        arg_nodes, aux_nodes = graph.variables(self._outputs)
+        arg_t = [types.get((id(n), 0)) for n in arg_nodes]
+        out_t = [types.get((id(n), i)) for n, i in self._outputs]
+        aux_t = [types.get((id(n), 0)) for n in aux_nodes]
+        if any(t is None for t in arg_t + out_t + aux_t):
+            missing = [f"{n.name}: None" for n, t in zip(arg_nodes, arg_t) if t is None]
+            warnings.warn("Cannot decide type for the following arguments. Consider providing "
+                          "them as input:\n\t" + "\n\t".join(missing), stacklevel=2)
+            return None, None, None
+        return arg_t, out_t, aux_t
+
+    # -- serialisation ----------------------------------------------------------------------
+    def tojson(self):
+        nodes = graph.topo_order(self._outputs)
+        index = {id(n): i for i, n in enumerate(nodes)}
+        out_nodes, row_ptr = [], [0]
+        for node in nodes:
+            entry = {"op": node.op.name if node.op else "null", "name": node.name}
+            attrs = dict(node.raw_params)
+            attrs.update(node.attrs)
+            if attrs:
+                entry["attrs"] = {k: attrs[k] for k in sorted(attrs)}
+            entry["inputs"] = [[index[id(c)], i, 0] for c, i in node.inputs]
+            out_nodes.append(entry)
+            row_ptr.append(row_ptr[-1] + node.num_outputs)
+        doc = {"nodes": out_nodes,
+               "arg_nodes": [i for i, n in enumerate(nodes) if n.is_variable],
+               "node_row_ptr": row_ptr,
+               "heads": [[index[id(n)], i, 0] for n, i in self._outputs],
+               "attrs": {"mxnet_version": ["int", 10901]}}
+        return json.dumps(doc, indent=2)
+
+    def save(self, fname, remove_amp_cast=True):
+        """Write the JSON to `fname` atomically (a temporary file renamed into place)."""
+        if not isinstance(fname, str):
+            raise TypeError(f"fname: expected a str, got {type(fname).__name__}")
+        from ..util import atomic_write
+        atomic_write(fname, self.tojson().encode())
+
+    # -- binding ----------------------------------------------------------------------------
+    def simple_bind(self, ctx, grad_req="write", type_dict=None, stype_dict=None,
+                    group2ctx=None, shared_arg_names=None, shared_exec=None,
+                    shared_buffer=None, **kwargs):
+        """Allocate every argument, gradient and aux array from input shapes and bind."""
+        from ..executor import Executor
+        return Executor.simple_bind(self, ctx, grad_req, type_dict or {}, kwargs,
+                                    shared_exec=shared_exec, shared_arg_names=shared_arg_names)
+
+    def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None,
+             group2ctx=None, shared_exec=None):
+        """Bind to given arrays (lists in list_arguments order, or dicts by name)."""
+        from ..executor import Executor
+        return Executor(self, ctx, args, args_grad, grad_req, aux_states, shared_exec)
+
+    def eval(self, ctx=None, **kwargs):
+        ctx = ctx or current_context()
+        exe = self.bind(ctx, kwargs)
+        return exe.forward()
+
+    # -- arithmetic -------------------------------------------------------------------------
+    def _binary(self, other, op, scalar_op, reverse_scalar_op=None, reverse=False):
+        if isinstance(other, Symbol):
+            lhs, rhs = (other, self) if reverse else (self, other)
+            return _invoke(op, op.lower(), [lhs, rhs], {})
+        if isinstance(other, numbers.Number):
+            name = reverse_scalar_op if reverse and reverse_scalar_op else scalar_op
+            return _invoke(name, name.lower(), [self], {"scalar": other})
+        raise TypeError(f"type {type(other).__name__} not supported in symbol arithmetic")
+
+    def __add__(self, o): return self._binary(o, "_Plus", "_PlusScalar")
+    def __radd__(self, o): return self._binary(o, "_Plus", "_PlusScalar", reverse=True)
+    def __sub__(self, o): return self._binary(o, "_Minus", "_MinusScalar")
+    def __rsub__(self, o): return self._binary(o, "_Minus", "_MinusScalar", "_RMinusScalar", True)
+    def __mul__(self, o): return self._binary(o, "_Mul", "_MulScalar")
+    def __rmul__(self, o): return self._binary(o, "_Mul", "_MulScalar", reverse=True)
+    def __truediv__(self, o): return self._binary(o, "_Div", "_DivScalar")
+    def __rtruediv__(self, o): return self._binary(o, "_Div", "_DivScalar", "_RDivScalar", True)
+    def __mod__(self, o): return self._binary(o, "_Mod", "_ModScalar")
+    def __pow__(self, o): return self._binary(o, "_Power", "_PowerScalar")
+    def __rpow__(self, o): return self._binary(o, "_Power", "_PowerScalar", "_RPowerScalar", True)
+    def __neg__(self): return self._binary(-1.0, None, "_MulScalar")
+    def __eq__(self, o): return self._binary(o, "_equal", "_equal_scalar")
+    def __ne__(self, o): return self._binary(o, "_not_equal", "_not_equal_scalar")
+    def __gt__(self, o): return self._binary(o, "_greater", "_greater_scalar")
+    def __ge__(self, o): return self._binary(o, "_greater_equal", "_greater_equal_scalar")
+    def __lt__(self, o): return self._binary(o, "_lesser", "_lesser_scalar")
+    def __le__(self, o): return self._binary(o, "_lesser_equal", "_lesser_equal_scalar")
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        raise NotImplementedForSymbol("bool")
+
+    # MXNet offers the reductions and a few math ops as methods too.
+    def reshape(self, *args, **kwargs):
+        shape = args[0] if len(args) == 1 else args
+        if shape:
+            kwargs["shape"] = shape
+        return _invoke("Reshape", "reshape", [self], kwargs)
+
+    def sum(self, **kwargs): return _invoke("sum", "sum", [self], kwargs)
+    def mean(self, **kwargs): return _invoke("mean", "mean", [self], kwargs)
+    def flatten(self, **kwargs): return _invoke("Flatten", "flatten", [self], kwargs)
+    def expand_dims(self, axis, **kwargs):
+        return _invoke("expand_dims", "expand_dims", [self], dict(kwargs, axis=axis))
+    def transpose(self, axes=(), **kwargs):
+        return _invoke("transpose", "transpose", [self], dict(kwargs, axes=axes))
+
+
+class NotImplementedForSymbol(TypeError):
+    def __init__(self, what):
+        super().__init__(f"{what} is not supported on a Symbol: a symbol has no value "
+                         f"until it is bound and run")
+
+
+def _listed_attrs(node):
+    out = dict(node.raw_params)
+    for key, value in node.attrs.items():
+        out[key] = value
+        stripped = key[2:-2] if key.startswith("__") and key.endswith("__") else None
+        if stripped in HIDDEN_KEYS:
+            out[stripped] = value
+    return out
+
+
+# -- construction -----------------------------------------------------------------------------
+def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None,
+             stype=None, **kwargs):
+    """A named input (data, label or parameter).
+
+    Args:
+        shape: optional known shape (0 for unknown dims); dtype: numpy dtype or name;
+        init: an Initializer (or its JSON) used for this parameter in preference to the global one.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"Variable: name must be a string, got {type(name).__name__}")
+    attrs = AttrScope.current().get(attr)
+    if shape is not None:
+        attrs["__shape__"] = str(tuple(shape))
+    if lr_mult is not None:
+        attrs["__lr_mult__"] = str(lr_mult)
+    if wd_mult is not None:
+        attrs["__wd_mult__"] = str(wd_mult)
+    if dtype is not None:
+        attrs["__dtype__"] = str(DTYPE_TO_CODE[np.dtype(dtype)])
+    if init is not None:
+        attrs["__init__"] = init if isinstance(init, str) else init.dumps()
+    if stype is not None:
+        attrs["__storage_type__"] = str(stype)
+    for key, value in kwargs.items():
+        if not (key.startswith("__") and key.endswith("__")):
+            raise ValueError(f"Attribute name={key} is not supported. Additional attributes "
+                             f"must start and end with double underscores, e.g, __yourattr__")
+        attrs[key] = str(value)
+    return Symbol([(Node(None, name, attrs), 0)])
+
+
+var = Variable
+
+
+def Group(symbols):
+    """One symbol whose outputs are the outputs of `symbols`, in order."""
+    if not symbols or any(not isinstance(s, Symbol) for s in symbols):
+        raise TypeError("Group: expected a non-empty list of Symbols")
+    return Symbol([entry for s in symbols for entry in s._outputs])
+
+
+def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None):
+    """Create an operator node. `inputs` are positional symbols; `sym_kwargs` named ones."""
+    opdef = registry.get(op_name)
+    sym_kwargs = dict(sym_kwargs or {})
+    params = {k: v for k, v in kwargs.items() if v is not None}
+    if opdef.variadic and opdef.variadic not in params:
+        params[opdef.variadic] = len(inputs)
+    node_attrs = AttrScope.current().get(attr)
+    try:
+        parsed = opdef.parse({k: str(v) if not isinstance(v, str) else v
+                              for k, v in params.items()})
+    except MXNetError as err:
+        raise MXNetError(f"{err} (creating operator {op_name})") from None
+    node_name = _name.current().get(name, hint)
+    arg_names = opdef.arguments(parsed) + opdef.aux(parsed)
+    for key in sym_kwargs:
+        if key not in arg_names:
+            raise MXNetError(f"{op_name}: unknown input {key!r}; inputs are {arg_names}")
+    if len(inputs) > len(arg_names):
+        raise MXNetError(f"{op_name}: {len(inputs)} positional inputs for {len(arg_names)} "
+                         f"inputs {arg_names}")
+    entries = []
+    for pos, arg in enumerate(arg_names):
+        sym = inputs[pos] if pos < len(inputs) else sym_kwargs.get(arg)
+        if sym is None:
+            var_attrs = dict(params)
+            var_attrs = {k: str(v) for k, v in var_attrs.items()}
+            var_attrs.update(node_attrs)
+            sym = Symbol([(Node(None, f"{node_name}_{arg}", var_attrs), 0)])
+        if not isinstance(sym, Symbol):
+            raise TypeError(f"{op_name}: input {arg} must be a Symbol, got "
+                            f"{type(sym).__name__}")
+        if len(sym._outputs) != 1:
+            raise MXNetError(f"{op_name}: input {arg} is a group of {len(sym._outputs)} "
+                             f"outputs; pick one with [i]")
+        entries.append(sym._outputs[0])
+    node = Node(opdef, node_name, node_attrs, params, entries)
+    node.params = parsed
+    return Symbol([(node, i) for i in range(node.num_outputs)])
+
+
+def make_op_function(op_name, func_name):
+    opdef = registry.get(op_name)
+
+    def op_function(*args, name=None, attr=None, out=None, **kwargs):
+        sym_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
+        params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol)}
+        positional = list(args)
+        for a in positional:
+            if not isinstance(a, Symbol):
+                raise TypeError(f"{func_name}: positional inputs must be Symbols, got "
+                                f"{type(a).__name__}; give parameters by keyword")
+        return _invoke(op_name, func_name.lower(), positional, params, sym_kwargs, name, attr)
+
+    op_function.__name__ = func_name
+    op_function.__doc__ = f"MXNet's {op_name} operator (symbolic); parameters: " + ", ".join(
+        opdef.params) + "."
+    return op_function
+
+
+# -- loading ----------------------------------------------------------------------------------
+def load_json(json_str):
+    """A Symbol from MXNet's JSON (as written by MXNet 1.x or by `tojson`)."""
+    try:
+        doc = json.loads(json_str)
+        raw_nodes, heads = doc["nodes"], doc["heads"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise MXNetError(f"load_json: not a symbol JSON document ({err})") from None
+    nodes = []
+    for i, raw in enumerate(raw_nodes):
+        try:
+            op_name, node_name = raw["op"], raw["name"]
+            attrs = dict(raw.get("attrs") or raw.get("attr") or raw.get("param") or {})
+            if "param" in raw and "attr" in raw:
+                attrs.update(raw["param"])
+            inputs = [(nodes[e[0]], e[1]) for e in raw.get("inputs", [])]
+        except (KeyError, IndexError, TypeError) as err:
+            raise MXNetError(f"load_json: node {i} is malformed ({err!r})") from None
+        if op_name == "null":
+            nodes.append(Node(None, node_name, attrs))
+            continue
+        opdef = registry.get(op_name)
+        params = {k: v for k, v in attrs.items() if k in opdef.params}
+        user = {k: v for k, v in attrs.items() if k not in opdef.params}
+        nodes.append(Node(opdef, node_name, user, params, inputs))
+    try:
+        return Symbol([(nodes[h[0]], h[1]) for h in heads])
+    except (IndexError, TypeError) as err:
+        raise MXNetError(f"load_json: bad heads {heads!r} ({err!r})") from None
+
+
+def load(fname):
+    if not os.path.exists(fname):
+        raise MXNetError(f"load: symbol file {fname!r} does not exist")
+    with open(fname) as f:
+        return load_json(f.read())
+
+
+def fromjson(json_str):
+    return load_json(json_str)
+
+
+def _as_context(ctx):
+    return ctx if isinstance(ctx, Context) else Context(ctx)
