@@ -215,8 +215,8 @@ class Symbol:
         """Write the JSON to `fname` atomically (a temporary file renamed into place)."""
         if not isinstance(fname, str):
             raise TypeError(f"fname: expected a str, got {type(fname).__name__}")
-        from ..util import atomic_write
-        atomic_write(fname, self.tojson().encode())
+        from ..ndarray.serialization import atomic_write
+        atomic_write(fname, [self.tojson().encode()])
 
     # -- binding ----------------------------------------------------------------------------
     def simple_bind(self, ctx, grad_req="write", type_dict=None, stype_dict=None,
