@@ -1,5 +1,30 @@
 """FullyConnected: `y = x Wᵀ + b`, MXNet's flatten rule, and the seam to kernels/fc.py."""
+import torch
 import torch.nn.functional as F
+
+from ._triton_path import allow_tf32, triton_ok
+
+FUSED_ACTS = ("relu", "sigmoid", "tanh", "softrelu")
+
+
+class FullyConnectedFunction(torch.autograd.Function):
+    """`act(x Wᵀ + b)` through kernels/fc.py; `x` is 2-D here (the functional reshapes)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, act, tf32):
+        from bucketmod.kernels.fc import fc_fwd
+        y = fc_fwd(x, w, b, act or "", allow_tf32=tf32)
+        ctx.save_for_backward(x, w, y if act else None)
+        ctx.act, ctx.has_bias, ctx.tf32 = act or "", b is not None, tf32
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        from bucketmod.kernels.fc import fc_bwd
+        x, w, y = ctx.saved_tensors
+        dx, dw, db = fc_bwd(dy, x, w, y, ctx.act, has_bias=ctx.has_bias, allow_tf32=ctx.tf32,
+                            need_dx=ctx.needs_input_grad[0], need_dw=ctx.needs_input_grad[1])
+        return dx, dw, db, None, None
 
 
 def fully_connected(x, w, b=None, *, act=None, flatten=True):
@@ -12,6 +37,10 @@ def fully_connected(x, w, b=None, *, act=None, flatten=True):
     """
     if flatten:
         x = x.reshape(x.shape[0], -1) if x.dim() != 1 else x.reshape(x.shape[0], 1)
+    if triton_ok(x, w, b) and x.dim() >= 1 and (not act or act in FUSED_ACTS):
+        lead = x.shape[:-1]
+        y = FullyConnectedFunction.apply(x.reshape(-1, x.shape[-1]), w, b, act, allow_tf32())
+        return y.reshape(*lead, w.shape[0])
     y = F.linear(x, w, b)
     if act:
         from .activation import activation

@@ -4,6 +4,8 @@ The head gradient is ignored, as in MXNet: SoftmaxOutput is a loss layer.
 """
 import torch
 
+from ._triton_path import triton_ok
+
 
 def softmax_axis(data, multi_output, preserve_shape):
     if multi_output:
@@ -55,9 +57,49 @@ def softmax_output_grad(prob, label, *, grad_scale=1.0, ignore_label=-1.0, use_i
     return grad.reshape(shape)
 
 
+def _kernel_rows(data, label, multi_output, preserve_shape):
+    """`[M, C]` rows and `[M]` labels for the kernels, or None where labels are not class ids."""
+    shape = data.shape
+    if multi_output:
+        rows = data.reshape(shape[0], shape[1], -1).movedim(1, -1).reshape(-1, shape[1])
+    elif preserve_shape:
+        rows = data.reshape(-1, shape[-1])
+    else:
+        rows = data.reshape(shape[0], -1)
+    if label.numel() != rows.shape[0]:
+        return None
+    return rows, label.reshape(-1)
+
+
+def _from_rows(rows, shape, multi_output):
+    if multi_output:
+        return rows.reshape(shape[0], -1, shape[1]).movedim(-1, 1).reshape(shape)
+    return rows.reshape(shape)
+
+
+def _kernel_scale(lab, options, batch_size):
+    """grad_scale / normaliser as a 1-element tensor, so 'valid' costs no host sync."""
+    norm = options["normalization"]
+    if norm == "valid":
+        count = (lab != options["ignore_label"]).sum().clamp(min=1).to(torch.float32)
+        return options["grad_scale"] / count
+    return options["grad_scale"] / (float(batch_size) if norm == "batch" else 1.0)
+
+
 class SoftmaxOutputFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, data, label, options):
+        ctx.triton = False
+        if triton_ok(data) and data.dim() >= 1:
+            found = _kernel_rows(data, label, options["multi_output"], options["preserve_shape"])
+            if found is not None:
+                from bucketmod.kernels.softmax_output import softmax_output_fwd
+                rows, lab = found
+                prob, _, _ = softmax_output_fwd(rows, lab)
+                ctx.triton = True
+                ctx.save_for_backward(prob, lab)
+                ctx.options, ctx.shape = options, data.shape
+                return _from_rows(prob, data.shape, options["multi_output"])
         axis = softmax_axis(data, options["multi_output"], options["preserve_shape"])
         if axis == -1 and not options["preserve_shape"] and data.dim() > 2:
             prob = torch.softmax(data.reshape(data.shape[0], -1), -1).reshape(data.shape)
@@ -70,6 +112,12 @@ class SoftmaxOutputFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         prob, label = ctx.saved_tensors
+        if ctx.triton:
+            from bucketmod.kernels.softmax_output import softmax_output_bwd
+            o = ctx.options
+            grad = softmax_output_bwd(prob, label, _kernel_scale(label, o, ctx.shape[0]),
+                                      o["ignore_label"], o["use_ignore"], o["smooth_alpha"])
+            return _from_rows(grad, ctx.shape, o["multi_output"]), None, None
         return softmax_output_grad(prob, label, **ctx.options), None, None
 
 
