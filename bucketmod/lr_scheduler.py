@@ -78,7 +78,8 @@ class FactorScheduler(LRScheduler):
                  warmup_steps=0, warmup_begin_lr=0, warmup_mode="linear"):
         super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         if step < 1:
-            raise ValueError(f"Schedule step must be greater or equal than 1 round, got step={step}")
+            raise ValueError(f"Schedule step must be greater or equal than 1 round, "
+                             f"got step={step}")
         _check_factor(factor)
         self.step = step
         self.factor = factor

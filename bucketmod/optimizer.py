@@ -807,9 +807,9 @@ class Updater:
         """Restore what `get_states` returned; states move to each weight's context lazily."""
         from .ndarray.serialization import load_bytes
         if not isinstance(states, (bytes, bytearray)) or not states.startswith(_STATES_MAGIC):
+            head = bytes(states[:16]) if isinstance(states, (bytes, bytearray)) else ""
             raise ValueError(f"states: expected bytes from Updater.get_states() (starting with "
-                             f"{_STATES_MAGIC!r}), got {type(states).__name__} "
-                             f"{bytes(states[:16]) if isinstance(states, (bytes, bytearray)) else ''!r}")
+                             f"{_STATES_MAGIC!r}), got {type(states).__name__} {head!r}")
         start = len(_STATES_MAGIC)
         (head_len,) = struct.unpack("<Q", states[start:start + 8])
         header = json.loads(states[start + 8:start + 8 + head_len].decode("utf-8"))
