@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 import torch
 
+from ..base import MXNetError
 from ..context import Context, context_of_device, current_context
 from ..dtype import DEFAULT_DTYPE, dtype_name, to_numpy_dtype, to_torch_dtype
 
@@ -121,7 +122,7 @@ class NDArray:
         """Copy into `other` (an NDArray of the same shape) or onto a new array on a Context."""
         if isinstance(other, NDArray):
             if other.shape != self.shape:
-                raise ValueError(f"copyto: shape mismatch, source {self.shape} vs target "
+                raise MXNetError(f"copyto: shape mismatch, source {self.shape} vs target "
                                  f"{other.shape}")
             if other.tensor.data_ptr() != self.tensor.data_ptr():
                 with torch.no_grad():
@@ -154,7 +155,10 @@ class NDArray:
         if kwargs:
             raise TypeError(f"reshape: unknown arguments {sorted(kwargs)}")
         from ..ops.shape_ops import infer_reshape
-        new_shape = infer_reshape(self.shape, shape, reverse)
+        try:
+            new_shape = infer_reshape(self.shape, shape, reverse)
+        except ValueError as err:
+            raise MXNetError(str(err)) from err
         return self._new(self.tensor.reshape(new_shape))
 
     def reshape_like(self, other):
@@ -250,6 +254,8 @@ class NDArray:
         out = self.tensor[key]
         if out.dim() == 0:
             out = out.reshape(1)
+        elif not out.is_contiguous():
+            out = out.clone()  # MXNet shares memory only for contiguous results, like a[1:3]
         return self._new(out)
 
     def __setitem__(self, key, value):
@@ -271,12 +277,12 @@ class NDArray:
 
     def _binary(self, other, fn, reverse=False):
         a = self.tensor
-        b = other if isinstance(other, numbers.Number) else as_tensor(
+        b = _scalar_as(a, other) if isinstance(other, numbers.Number) else as_tensor(
             other, dtype=a.dtype, device=a.device)
         return self._new(fn(b, a) if reverse else fn(a, b))
 
     def _inplace(self, other, fn):
-        b = other if isinstance(other, numbers.Number) else as_tensor(
+        b = _scalar_as(self.tensor, other) if isinstance(other, numbers.Number) else as_tensor(
             other, dtype=self.tensor.dtype, device=self.tensor.device)
         with torch.no_grad():
             fn(self.tensor, b)
@@ -293,7 +299,8 @@ class NDArray:
     def __rmul__(self, o): return self._binary(o, torch.mul, True)
     def __truediv__(self, o): return self._binary(o, _div)
     def __rtruediv__(self, o): return self._binary(o, _div, True)
-    def __mod__(self, o): return self._binary(o, torch.fmod)
+    def __mod__(self, o): return self._binary(o, torch.remainder)
+    def __rmod__(self, o): return self._binary(o, torch.remainder, True)
     def __pow__(self, o): return self._binary(o, _pow)
     def __rpow__(self, o): return self._binary(o, _pow, True)
     def __neg__(self): return self._new(-self.tensor)
@@ -301,7 +308,8 @@ class NDArray:
     def __iadd__(self, o): return self._inplace(o, lambda a, b: a.add_(b))
     def __isub__(self, o): return self._inplace(o, lambda a, b: a.sub_(b))
     def __imul__(self, o): return self._inplace(o, lambda a, b: a.mul_(b))
-    def __itruediv__(self, o): return self._inplace(o, lambda a, b: a.div_(b))
+    def __itruediv__(self, o): return self._inplace(o, _idiv)
+    def __imod__(self, o): return self._inplace(o, lambda a, b: a.copy_(torch.remainder(a, b)))
     def __eq__(self, o): return self._compare(o, torch.eq)
     def __ne__(self, o): return self._compare(o, torch.ne)
     def __lt__(self, o): return self._compare(o, torch.lt)
@@ -316,9 +324,26 @@ class NDArray:
         return f"\n{self.asnumpy()}\n<NDArray {shape} @{self._ctx}>"
 
 
+def _scalar_as(tensor, value):
+    """MXNet casts a scalar operand to the array's dtype (C++ cast: 1.7 -> 1 for int arrays)."""
+    if tensor.is_floating_point():
+        return value
+    if tensor.dtype == torch.bool:
+        return bool(value)
+    return int(value)
+
+
+def _idiv(a, b):
+    if a.is_floating_point():
+        return a.div_(b)
+    return a.div_(b, rounding_mode="trunc")
+
+
 def _div(a, b):
-    if isinstance(a, torch.Tensor) and not a.is_floating_point():
-        return torch.div(a, b, rounding_mode="trunc").to(a.dtype)
+    t = a if isinstance(a, torch.Tensor) else b
+    if not t.is_floating_point():
+        a = a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=t.dtype, device=t.device)
+        return torch.div(a, b, rounding_mode="trunc").to(t.dtype)
     return a / b
 
 
@@ -439,7 +464,11 @@ def concat(*data, dim=1, out=None, **kwargs):
     if len(data) == 1 and isinstance(data[0], (list, tuple)):
         data = tuple(data[0])
     arrays = [_ensure(d) for d in data]
-    res = NDArray(torch.cat([a.tensor for a in arrays], dim=dim), arrays[0].context)
+    try:
+        res = NDArray(torch.cat([a.tensor for a in arrays], dim=dim), arrays[0].context)
+    except (RuntimeError, IndexError) as err:
+        raise MXNetError(f"concat: cannot join shapes {[a.shape for a in arrays]} along dim "
+                         f"{dim}: every other dim must match") from err
     if out is not None:
         out[:] = res
         return out
@@ -454,7 +483,12 @@ def dot(lhs, rhs, transpose_a=False, transpose_b=False):
         b = b.t() if b.dim() == 2 else b.permute(*reversed(range(b.dim())))
     if a.dim() == 1 and b.dim() == 1:
         return NDArray((a * b).sum().reshape(1), _ensure(lhs).context)
-    out = torch.tensordot(a, b, dims=1)
+    try:
+        out = torch.tensordot(a, b, dims=1)
+    except RuntimeError as err:
+        raise MXNetError(f"dot: the last dim of lhs {tuple(a.shape)} must equal the first dim of "
+                         f"rhs {tuple(b.shape)} (after transpose_a={transpose_a}, "
+                         f"transpose_b={transpose_b})") from err
     return NDArray(out, _ensure(lhs).context)
 
 

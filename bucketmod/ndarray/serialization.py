@@ -15,7 +15,8 @@ whose first word is `ndim` followed by u32 dims. Only dense storage (stype 0) is
 A file with no names loads as a list, otherwise as a dict (an empty dict therefore loads as []).
 Every length read from the input is checked against the bytes left before anything is allocated;
 malformed input raises `MXNetError` naming the source and the problem. Saving goes through a
-temporary file in the target directory that is fsynced and renamed, so readers never see half a file.
+temporary file in the target directory that is fsynced and renamed, so readers never see half
+a file.
 """
 import math
 import os

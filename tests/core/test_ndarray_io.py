@@ -1,4 +1,4 @@
-"""`mx.nd.save`/`mx.nd.load` against files real MXNet 1.9.1 wrote (tests/golden/make_ndarray_io.py)."""
+"""`mx.nd.save`/`mx.nd.load` against files MXNet 1.9.1 wrote (tests/golden/make_ndarray_io.py)."""
 import json
 import os
 import struct
