@@ -4,7 +4,9 @@
 """
 from . import attribute, base, context, name, ndarray, random
 from . import symbol
-from . import executor
+from . import executor, initializer, io, lr_scheduler, metric, optimizer
+from . import callback, kvstore, model, monitor
+from . import module
 from .attribute import AttrScope
 from .backend import get_backend, set_backend
 from .base import MXNetError
@@ -12,5 +14,9 @@ from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 
 nd = ndarray
 sym = symbol
+mod = module
+init = initializer
+kv = kvstore
+mon = monitor
 
 __version__ = "0.1.0"

@@ -303,6 +303,7 @@ register(OpDef(
     infer_shape=lambda p, s: (_bn_infer(p, s)[0], [s[0]] + (
         [(s[0][p["axis"] % len(s[0])],) if s[0] else None] * 2 if p["output_mean_var"] else [])),
     forward=_bn_forward,
+    extra={"var_init": {3: '["zero", {}]', 4: '["one", {}]'}},
 ))
 
 

@@ -382,6 +382,10 @@ def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None
             raise MXNetError(f"{op_name}: input {arg} is a group of {len(sym._outputs)} "
                              f"outputs; pick one with [i]")
         entries.append(sym._outputs[0])
+    for pos, init in opdef.extra.get("var_init", {}).items():
+        var_node = entries[pos][0]
+        if var_node.is_variable and "__init__" not in var_node.attrs:
+            var_node.attrs["__init__"] = init
     node = Node(opdef, node_name, node_attrs, params, entries)
     node.params = parsed
     return Symbol([(node, i) for i in range(node.num_outputs)])

@@ -1,0 +1,3 @@
+"""`mx.mod`: Module and the module types layered on it."""
+from .base_module import BaseModule
+from .module import Module
