@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from bucketmod.backend import backend
+from bucketmod.kernels.fc import FC_ACTS, fc_bwd, fc_fwd, fc_ref
+from bucketmod.ops.fc import fully_connected
+from bucketmod.testing import assert_close
+
+from kernel_cases import DTYPES, device, leaves, requires_cuda
+
+# (M, N, K): tiny, odd, not a multiple of the 32-blocks, rows over several blocks.
+CASES = [(1, 1, 1), (5, 7, 3), (37, 45, 70), (70, 33, 17)]
+
+
+@pytest.mark.parametrize("M, N, K", [pytest.param(*c, id="M{}-N{}-K{}".format(*c))
+                                     for c in CASES])
+@pytest.mark.parametrize("act", FC_ACTS)
+@pytest.mark.parametrize("dtype, ratio", DTYPES)
+def test_fc(M, N, K, act, dtype, ratio):
+    torch.manual_seed(42)
+    (x, w, b), (xr, wr, br) = leaves(torch.randn(M, K), torch.randn(N, K) / K ** 0.5,
+                                     torch.randn(N), dtype=dtype)
+    (ref,) = fc_ref(xr, wr, br, act)
+    dy = torch.randn_like(ref)
+    ref.backward(dy)
+    y = fc_fwd(x, w, b, act)
+    dx, dw, db = fc_bwd(dy.to(dtype), x, w, y, act)
+    assert y.dtype == dtype
+    for name, r, o in [("y", ref, y), ("dx", xr.grad, dx), ("dw", wr.grad, dw),
+                       ("db", br.grad, db)]:
+        assert_close(name, r, o, ratio)
+
+
+def test_fc_no_bias_and_strided_input():
+    torch.manual_seed(42)
+    x = torch.randn(20, 9)[:, ::2]
+    w = torch.randn(6, 5)
+    (ref,) = fc_ref(x, w, None, "relu")
+    y = fc_fwd(x, w, None, "relu")
+    dx, dw, db = fc_bwd(torch.ones_like(y), x, w, y, "relu", has_bias=False)
+    assert db is None
+    assert_close("y", ref, y, 1e-5)
+    assert_close("dw", ((ref > 0).float().T @ x), dw, 1e-5)
+
+
+def test_fc_rejects_bad_input():
+    with pytest.raises(ValueError, match="act"):
+        fc_fwd(torch.randn(2, 3), torch.randn(4, 3), act="gelu")
+    with pytest.raises(ValueError, match="x \\[M, K\\]"):
+        fc_fwd(torch.randn(2, 3), torch.randn(4, 5))
+    with pytest.raises(TypeError, match="x"):
+        fc_fwd(torch.randn(2, 3).double(), torch.randn(4, 3).double())
+
+
+@pytest.mark.parametrize("flatten, act", [(True, None), (True, "sigmoid"), (False, "relu"),
+                                          (True, "softsign")])
+def test_fully_connected_triton_matches_torch(flatten, act):
+    torch.manual_seed(42)
+    x = torch.randn(4, 3, 5)
+    k = 15 if flatten else 5
+    w, b = torch.randn(6, k), torch.randn(6)
+    results = []
+    for name in ("torch", "triton"):
+        xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+        with backend(name):
+            y = fully_connected(xs, ws, bs, act=act, flatten=flatten)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        results.append((y, xs.grad, ws.grad, bs.grad))
+    for name, r, o in zip(("y", "dx", "dw", "db"), *results):
+        assert_close(name, r, o, 1e-5)
+
+
+@pytest.mark.gpu
+@requires_cuda
+@pytest.mark.parametrize("M, N, K", [(1920, 10000, 200), (1823, 781, 1024)])
+@pytest.mark.parametrize("dtype, ratio", DTYPES)
+def test_fc_large(M, N, K, dtype, ratio):
+    torch.manual_seed(42)
+    (x, w, b), (xr, wr, br) = leaves(torch.randn(M, K), torch.randn(N, K) / K ** 0.5,
+                                     torch.randn(N), dtype=dtype)
+    (ref,) = fc_ref(xr, wr, br, "tanh")
+    dy = torch.randn_like(ref)
+    ref.backward(dy)
+    y = fc_fwd(x, w, b, "tanh")
+    dx, dw, db = fc_bwd(dy.to(dtype), x, w, y, "tanh")
+    for name, r, o in [("y", ref, y), ("dx", xr.grad, dx), ("dw", wr.grad, dw),
+                       ("db", br.grad, db)]:
+        assert_close(name, r, o, ratio)
+    assert device() == "cuda"
