@@ -16,7 +16,7 @@ from .base_module import BaseModule, _require
 from .executor_group import ExecutorGroup, as_descs, batch_shapes
 
 
-def _check_names(kind, names, symbol_args, throw):
+def check_input_names(kind, names, symbol_args, throw):
     for name in names:
         if name not in symbol_args:
             message = (f"You created Module with Module(..., {kind}_names={list(names)}) but "
@@ -57,10 +57,10 @@ class Module(BaseModule):
         self._fixed_param_names = list(fixed_param_names or [])
         arg_names = symbol.list_arguments()
         input_names = self._data_names + self._label_names + self._state_names
-        _check_names("data", self._data_names, arg_names, True)
-        _check_names("label", self._label_names, arg_names, False)
-        _check_names("state", self._state_names, arg_names, True)
-        _check_names("fixed_param", self._fixed_param_names, arg_names, True)
+        check_input_names("data", self._data_names, arg_names, True)
+        check_input_names("label", self._label_names, arg_names, False)
+        check_input_names("state", self._state_names, arg_names, True)
+        check_input_names("fixed_param", self._fixed_param_names, arg_names, True)
         self._param_names = [n for n in arg_names if n not in input_names]
         self._aux_names = symbol.list_auxiliary_states()
         self._output_names = symbol.list_outputs()
@@ -71,6 +71,7 @@ class Module(BaseModule):
         self._kvstore = None
         self._updater = None
         self._preload_opt_states = None
+        self._preload_params = None
         self._grad_req = None
 
     # -- properties -------------------------------------------------------------------------
@@ -153,6 +154,11 @@ class Module(BaseModule):
         self.binded = True
         if shared_module is not None:
             self.params_initialized = True
+        elif self._preload_params is not None:
+            arg_params, aux_params = self._preload_params
+            self._preload_params = None
+            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
+                             force_init=True)
 
     def _check_input_names(self, data_descs, label_descs):
         data = [d.name for d in data_descs]
@@ -231,11 +237,8 @@ class Module(BaseModule):
                     raise ValueError(f"init_params: found names {extra} that are not in the "
                                      f"symbol's parameters; set allow_extra=True to ignore them")
         for given, arrays in ((arg_params, args), (aux_params, aux)):
-            if given is None or allow_missing:
-                continue
-            missing = [n for n in arrays if n not in given]
-            if missing and initializer is None or (missing and given is not None and
-                                                   not allow_missing):
+            missing = [n for n in arrays if given is not None and n not in given]
+            if missing and not allow_missing:
                 raise RuntimeError(f"{missing[0]} is not presented (init_params: give it, or "
                                    f"set allow_missing=True to initialise it)")
         for name, arr in args.items():
@@ -430,14 +433,13 @@ class Module(BaseModule):
     def load(prefix, epoch, load_optimizer_states=False, **kwargs):
         """A Module from `prefix-symbol.json` and `prefix-%04d.params` (and `.states`).
 
-        Parameters are applied at the first init_params (e.g. inside fit), as in MXNet.
+        The parameters are applied when the module is bound (e.g. inside fit), as in MXNet.
         """
         from ..model import load_checkpoint
         sym, args, auxs = load_checkpoint(prefix, epoch)
         mod = Module(symbol=sym, **kwargs)
-        mod._arg_params_preload = args
-        mod._aux_params_preload = auxs
-        mod.params_initialized = False
+        mod._preload_params = (args, auxs)
+        mod.params_initialized = True
         if load_optimizer_states:
             import os
             state_name = "%s-%04d.states" % (prefix, epoch)
