@@ -1,4 +1,5 @@
 """mx.io against batch sequences recorded from MXNet 1.9.1 (tests/golden/make_io.py)."""
+import gc
 import json
 import threading
 from pathlib import Path
@@ -255,4 +256,24 @@ def test_prefetching_iter_keeps_bucket_key():
     assert it.default_bucket_key == 5
     keys = sorted(b.bucket_key for b in it)
     assert keys == [3, 3, 5, 5]
+    it.close()
+
+
+def test_prefetching_iter_thread_ends_when_collected():
+    it = PrefetchingIter(NDArrayIter(np.arange(8, dtype=np.float32), batch_size=2))
+    next(it)
+    thread = it._thread
+    del it
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_prefetching_iter_reset_mid_epoch():
+    it = PrefetchingIter(NDArrayIter(np.arange(8, dtype=np.float32), batch_size=2))
+    next(it)
+    it.reset()
+    assert [b.data[0].asnumpy().tolist() for b in it] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert not it.iter_next()
+    it.close()
     it.close()
