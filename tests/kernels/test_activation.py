@@ -5,7 +5,7 @@ from bucketmod.backend import backend
 from bucketmod.kernels.activation import ACT_TYPES, activation_bwd, activation_fwd, activation_ref
 from bucketmod.ops.activation import activation, leaky_relu
 from bucketmod.testing import assert_close
-from kernel_cases import DTYPES, leaves
+from kernel_cases import DTYPES, device, leaves
 
 SHAPES = [(1,), (3, 37), (2, 3, 700)]  # tiny, odd, more than one 1024-block
 
@@ -27,7 +27,7 @@ def test_activation(shape, act, dtype, ratio):
 
 
 def test_activation_in_place_and_errors():
-    x = torch.randn(5, 7)
+    x = torch.randn(5, 7, device=device())
     ref = torch.tanh(x)
     y = activation_fwd(x, "tanh", out=x)
     assert y is x
@@ -45,13 +45,13 @@ def test_activation_in_place_and_errors():
     (leaky_relu, dict(act_type="rrelu"))], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_activation_ops_triton_matches_torch(fn, kwargs):
     torch.manual_seed(42)
-    x = torch.randn(4, 33) * 2
+    x = torch.randn(4, 33, device=device()) * 2
     out = []
     for name in ("torch", "triton"):
         xs = x.clone().requires_grad_()
         with backend(name):
             y = fn(xs, **kwargs)
-        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        (y * torch.linspace(-1, 1, y.numel(), device=y.device).reshape(y.shape)).sum().backward()
         out.append((y, xs.grad))
     assert_close("y", out[0][0], out[1][0], 1e-5)
     assert_close("dx", out[0][1], out[1][1], 1e-5)

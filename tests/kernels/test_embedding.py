@@ -31,14 +31,14 @@ def test_embedding_rejects_float_indices():
 
 def test_embedding_op_triton_matches_torch():
     torch.manual_seed(42)
-    w = torch.randn(10, 6)
-    data = torch.tensor([[1.0, 3.0, 3.0], [9.0, 0.0, 12.0]])
+    w = torch.randn(10, 6, device=device())
+    data = torch.tensor([[1.0, 3.0, 3.0], [9.0, 0.0, 12.0]], device=device())
     out = []
     for name in ("torch", "triton"):
         ws = w.clone().requires_grad_()
         with backend(name):
             y = embedding(data, ws)
-        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        (y * torch.linspace(-1, 1, y.numel(), device=y.device).reshape(y.shape)).sum().backward()
         out.append((y, ws.grad))
     assert_close("y", out[0][0], out[1][0], 1e-6)
     assert_close("dw", out[0][1], out[1][1], 1e-5)

@@ -33,8 +33,8 @@ def test_fc(M, N, K, act, dtype, ratio):
 
 def test_fc_no_bias_and_strided_input():
     torch.manual_seed(42)
-    x = torch.randn(20, 9)[:, ::2]
-    w = torch.randn(6, 5)
+    x = torch.randn(20, 9, device=device())[:, ::2]
+    w = torch.randn(6, 5, device=device())
     (ref,) = fc_ref(x, w, None, "relu")
     y = fc_fwd(x, w, None, "relu")
     dx, dw, db = fc_bwd(torch.ones_like(y), x, w, y, "relu", has_bias=False)
@@ -56,15 +56,15 @@ def test_fc_rejects_bad_input():
                                           (True, "softsign")])
 def test_fully_connected_triton_matches_torch(flatten, act):
     torch.manual_seed(42)
-    x = torch.randn(4, 3, 5)
+    x = torch.randn(4, 3, 5, device=device())
     k = 15 if flatten else 5
-    w, b = torch.randn(6, k), torch.randn(6)
+    w, b = torch.randn(6, k, device=device()), torch.randn(6, device=device())
     results = []
     for name in ("torch", "triton"):
         xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
         with backend(name):
             y = fully_connected(xs, ws, bs, act=act, flatten=flatten)
-        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        (y * torch.linspace(-1, 1, y.numel(), device=y.device).reshape(y.shape)).sum().backward()
         results.append((y, xs.grad, ws.grad, bs.grad))
     for name, r, o in zip(("y", "dx", "dw", "db"), *results):
         assert_close(name, r, o, 1e-5)

@@ -7,7 +7,7 @@ from bucketmod.kernels.lstm_cell import lstm_cell_bwd, lstm_cell_fwd, lstm_cell_
 from bucketmod.kernels.rnn_cell import rnn_cell_bwd, rnn_cell_fwd, rnn_cell_ref
 from bucketmod.ops.rnn_cell import gru_cell, lstm_cell, rnn_cell
 from bucketmod.testing import assert_close
-from kernel_cases import DTYPES, leaves, requires_cuda
+from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 CASES = [pytest.param(*c, id="B{}-I{}-H{}".format(*c))
          for c in [(1, 1, 1), (3, 5, 7), (4, 33, 17)]]
@@ -106,13 +106,14 @@ def test_cell_ops_triton_matches_torch(fn, G, extra):
     x, h, wi, bi, wh, bh = _weights(2, 3, 4, G)
     args = [x, h, torch.randn(2, 4), wi, bi, wh, None] if fn is lstm_cell else \
         [x, h, wi, None, wh, bh]
+    args = [None if t is None else t.to(device()) for t in args]
     out = []
     for name in ("torch", "triton"):
         ts = [None if t is None else t.clone().requires_grad_() for t in args]
         with backend(name):
             ys = fn(*ts, **extra)
         ys = ys if isinstance(ys, tuple) else (ys,)
-        sum((y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum() for y in ys).backward()
+        sum((y * torch.linspace(-1, 1, y.numel(), device=y.device).reshape(y.shape)).sum() for y in ys).backward()
         out.append(list(ys) + [t.grad for t in ts if t is not None])
     for i, (r, k) in enumerate(zip(*out)):
         assert_close(f"output/grad {i}", r, k, 1e-5)

@@ -5,7 +5,7 @@ from bucketmod.backend import backend
 from bucketmod.kernels.softmax import softmax_bwd, softmax_fwd, softmax_ref
 from bucketmod.ops.softmax import log_softmax, softmax
 from bucketmod.testing import assert_close
-from kernel_cases import DTYPES, leaves, requires_cuda
+from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 # (shape, max_fused_size): one-block rows, and rows longer than one block (online loop).
 CASES = [((1, 1), 16384), ((3, 37), 16384), ((2, 5, 100), 16384), ((3, 37), 16),
@@ -29,7 +29,7 @@ def test_softmax(shape, max_fused, log, dtype, ratio):
 
 
 def test_softmax_masked_rows_stay_finite():
-    x = torch.full((2, 40), -1e4)
+    x = torch.full((2, 40), -1e4, device=device())
     x[0, 3] = 0.0
     y, _ = softmax_fwd(x, max_fused_size=16)
     assert_close("y", torch.softmax(x, -1), y, 1e-6)
@@ -39,13 +39,13 @@ def test_softmax_masked_rows_stay_finite():
 @pytest.mark.parametrize("axis, temperature", [(-1, None), (2, 0.5), (1, None)])
 def test_softmax_ops_triton_matches_torch(fn, axis, temperature):
     torch.manual_seed(42)
-    x = torch.randn(2, 3, 9)
+    x = torch.randn(2, 3, 9, device=device())
     out = []
     for name in ("torch", "triton"):
         xs = x.clone().requires_grad_()
         with backend(name):
             y = fn(xs, axis, temperature)
-        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        (y * torch.linspace(-1, 1, y.numel(), device=y.device).reshape(y.shape)).sum().backward()
         out.append((y, xs.grad))
     assert_close("y", out[0][0], out[1][0], 1e-5)
     assert_close("dx", out[0][1], out[1][1], 1e-5)

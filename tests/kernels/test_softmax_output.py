@@ -65,6 +65,7 @@ def test_softmax_output_op_triton_matches_torch(kwargs):
         data, label = torch.randn(3, 4, 6), torch.randint(-1, 6, (3, 4)).float()
     else:
         data, label = torch.randn(5, 6), torch.randint(-1, 6, (5,)).float()
+    data, label = data.to(device()), label.to(device())
     out = []
     for name in ("torch", "triton"):
         d = data.clone().requires_grad_()
@@ -78,8 +79,8 @@ def test_softmax_output_op_triton_matches_torch(kwargs):
 
 def test_linear_cross_entropy_op_triton_matches_torch_and_softmax_output():
     torch.manual_seed(42)
-    x, w, b = torch.randn(6, 8), torch.randn(11, 8), torch.randn(11)
-    label = torch.tensor([0.0, 10, -1, 3, 3, 7])
+    x, w, b = (torch.randn(*s, device=device()) for s in ((6, 8), (11, 8), (11,)))
+    label = torch.tensor([0.0, 10, -1, 3, 3, 7], device=device())
     kw = dict(use_ignore=True, normalization="valid", grad_scale=1.5)
     grads = []
     for name in ("torch", "triton"):
