@@ -113,7 +113,8 @@ def test_cell_ops_triton_matches_torch(fn, G, extra):
         with backend(name):
             ys = fn(*ts, **extra)
         ys = ys if isinstance(ys, tuple) else (ys,)
-        sum((y * torch.linspace(-1, 1, y.numel(), device=y.device).reshape(y.shape)).sum() for y in ys).backward()
+        weights = [torch.linspace(-1, 1, y.numel(), device=y.device).reshape(y.shape) for y in ys]
+        sum((y * w).sum() for y, w in zip(ys, weights)).backward()
         out.append(list(ys) + [t.grad for t in ts if t is not None])
     for i, (r, k) in enumerate(zip(*out)):
         assert_close(f"output/grad {i}", r, k, 1e-5)
