@@ -2,6 +2,12 @@
 
 `import bucketmod as mx` gives MXNet-1.x code the namespaces it expects.
 """
+import sys as _sys
+
+from ._source_tree import alias_kernels_package
+
+alias_kernels_package(_sys.modules[__name__])
+
 from . import attribute, base, context, name, ndarray, random
 from . import symbol
 from . import executor, initializer, io, lr_scheduler, metric, optimizer

@@ -20,10 +20,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _source_tree import ROOT, use_source_tree  # noqa: E402
-
-use_source_tree()
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # a checkout that is not pip-installed
+import bucketmod  # noqa: E402,F401  (makes bucketmod.kernels importable from a checkout)
 
 # Dense peak numbers of the cards this project is lent (vendor datasheets, SXM parts).
 PEAKS = {"H100": {"GB/s": 3350.0, "TFLOP/s": {"bf16": 989.0, "fp16": 989.0, "tf32": 494.0,
