@@ -2,6 +2,7 @@
 Dropout, Embedding, softmax and the loss layers, registered with MXNet's names and parameters."""
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -22,18 +23,18 @@ def _same_shape(p, s):
 
 # -- FullyConnected ---------------------------------------------------------------------------
 def _fc_infer(p, s):
+    """Nothing is inferred before data's shape is known (MXNet leaves bias unknown too)."""
     d = s[0]
     nh = p["num_hidden"]
-    if d is not None:
-        if p["flatten"]:
-            k = size(d[1:]) if len(d) > 1 else 1
-            out = (d[0], nh)
-        else:
-            k = d[-1]
-            out = tuple(d[:-1]) + (nh,)
-        s[1] = merge("weight", s[1], (nh, k))
+    if d is None:
+        return s, [None]
+    if p["flatten"]:
+        k = size(d[1:]) if len(d) > 1 else 1
+        out = (d[0], nh)
     else:
-        out = None
+        k = d[-1]
+        out = tuple(d[:-1]) + (nh,)
+    s[1] = merge("weight", s[1], (nh, k))
     if not p["no_bias"]:
         s[2] = merge("bias", s[2], (nh,))
     return s, [out]
@@ -63,15 +64,15 @@ def _conv_geometry(p):
 def _conv_infer(p, s):
     d = s[0]
     n, stride, dilate, pad = _conv_geometry(p)
-    out = None
-    if d is not None:
-        if len(d) != n + 2:
-            raise ShapeMismatch("data", f"{n + 2}-d (N, C, spatial...) for a {n}-d kernel", d)
-        w = (p["num_filter"], d[1] // p["num_group"]) + tuple(p["kernel"])
-        s[1] = merge("weight", s[1], w)
-        spatial = tuple((x + 2 * pd - dl * (k - 1) - 1) // st + 1 for x, k, st, dl, pd in
-                        zip(d[2:], p["kernel"], stride, dilate, pad))
-        out = (d[0], p["num_filter"]) + spatial
+    if d is None:
+        return s, [None]
+    if len(d) != n + 2:
+        raise ShapeMismatch("data", f"{n + 2}-d (N, C, spatial...) for a {n}-d kernel", d)
+    w = (p["num_filter"], d[1] // p["num_group"]) + tuple(p["kernel"])
+    s[1] = merge("weight", s[1], w)
+    spatial = tuple((x + 2 * pd - dl * (k - 1) - 1) // st + 1 for x, k, st, dl, pd in
+                    zip(d[2:], p["kernel"], stride, dilate, pad))
+    out = (d[0], p["num_filter"]) + spatial
     if not p["no_bias"]:
         s[2] = merge("bias", s[2], (p["num_filter"],))
     return s, [out]
@@ -239,9 +240,10 @@ for _name, _kind in (("LinearRegressionOutput", "linear"), ("LogisticRegressionO
 
 # -- Embedding --------------------------------------------------------------------------------
 def _embedding_infer(p, s):
+    if s[0] is None:
+        return s, [None]
     s[1] = merge("weight", s[1], (p["input_dim"], p["output_dim"]))
-    out = None if s[0] is None else tuple(s[0]) + (p["output_dim"],)
-    return s, [out]
+    return s, [tuple(s[0]) + (p["output_dim"],)]
 
 
 register(OpDef(
@@ -290,6 +292,14 @@ def _bn_forward(p, x, aux, train):
     return [out]
 
 
+def _bn_infer_type(p, t):
+    """float16 data keeps float32 gamma, beta and moving statistics, as in MXNet."""
+    data = t[0]
+    param = "float32" if data is not None and np.dtype(data) == np.float16 else data
+    outs = [data] + ([param, param] if p["output_mean_var"] else [])
+    return [data] + [param] * 4, outs
+
+
 register(OpDef(
     name="BatchNorm",
     params={"eps": Param("float", 1e-3), "momentum": Param("float", 0.9),
@@ -300,6 +310,7 @@ register(OpDef(
     arguments=lambda p: ["data", "gamma", "beta"],
     aux=lambda p: ["moving_mean", "moving_var"],
     outputs=lambda p: ["output", "mean", "var"] if p["output_mean_var"] else ["output"],
+    infer_type=_bn_infer_type, num_all_outputs=lambda p: 3,
     infer_shape=lambda p, s: (_bn_infer(p, s)[0], [s[0]] + (
         [(s[0][p["axis"] % len(s[0])],) if s[0] else None] * 2 if p["output_mean_var"] else [])),
     forward=_bn_forward,
@@ -323,5 +334,5 @@ register(OpDef(
     name="Dropout",
     params={"p": Param("float", 0.5), "mode": Param("str", "training", ("training", "always")),
             "axes": Param("shape", ()), "cudnn_off": Param("bool", False)},
-    infer_shape=_same_shape, forward=_dropout_forward,
+    infer_shape=_same_shape, forward=_dropout_forward, num_all_outputs=lambda p: 2,
 ))

@@ -31,6 +31,8 @@ class OpDef:
     arguments: Callable = lambda p: ["data"]
     aux: Callable = lambda p: []
     outputs: Callable = lambda p: ["output"]
+    # MXNet counts hidden outputs too in JSON's node_row_ptr (BatchNorm: 3, Dropout: 2)
+    num_all_outputs: Callable = None
     infer_type: Callable = None
     variadic: str = None
     hint: str = None

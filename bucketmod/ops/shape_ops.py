@@ -42,10 +42,14 @@ def size(shape):
 
 def infer_reshape(src, target, reverse=False):
     """MXNet's Reshape: 0 copies a dim, -1 infers one, -2 copies the rest, -3 merges two,
-    -4 splits one into the next two values (one of which may be -1)."""
+    -4 splits one into the next two values (one of which may be -1).
+
+    With `reverse`, MXNet matches the codes right to left: it reverses the code list as written
+    (a -4 group included) and the source shape, infers, and reverses the result.
+    """
     src, target = tuple(src), tuple(target)
     if reverse:
-        rev = infer_reshape(src[::-1], _reverse_codes(target), False)
+        rev = infer_reshape(src[::-1], target[::-1], False)
         return rev[::-1]
     out, i, j, infer_at = [], 0, 0, None
     while j < len(target):
@@ -90,15 +94,3 @@ def infer_reshape(src, target, reverse=False):
                          f"(from target {target}): sizes {size(src)} and {size(out)} differ")
     return tuple(out)
 
-
-def _reverse_codes(target):
-    """Reverse a Reshape target, keeping each -4 group's order (-4, a, b -> -4, b, a)."""
-    groups, j = [], 0
-    while j < len(target):
-        if target[j] == -4:
-            groups.append((-4, target[j + 2], target[j + 1]))
-            j += 3
-        else:
-            groups.append((target[j],))
-            j += 1
-    return tuple(x for g in reversed(groups) for x in g)

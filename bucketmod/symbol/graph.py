@@ -50,6 +50,13 @@ class Node:
     def num_outputs(self):
         return len(self.output_names)
 
+    @property
+    def num_all_outputs(self):
+        """Visible and hidden outputs, as MXNet's JSON counts them in node_row_ptr."""
+        if self.op is not None and self.op.num_all_outputs is not None:
+            return self.op.num_all_outputs(self.params)
+        return self.num_outputs
+
     def output_name(self, index):
         if self.op is None:
             return self.name

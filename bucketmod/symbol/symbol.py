@@ -25,9 +25,13 @@ class Symbol:
     # -- identity and structure --------------------------------------------------------------
     @property
     def name(self):
-        if len(self._outputs) != 1:
-            return None
-        return self._outputs[0][0].name
+        """The head node's name; None for a group of outputs of several nodes."""
+        node = self._single_node()
+        return None if node is None else node.name
+
+    def _single_node(self):
+        nodes = {id(n): n for n, _ in self._outputs}
+        return next(iter(nodes.values())) if len(nodes) == 1 else None
 
     def __len__(self):
         return len(self.list_outputs())
@@ -76,11 +80,10 @@ class Symbol:
         return Symbol(entries)
 
     def get_children(self):
-        """A group of the inputs of this symbol's (single) head node, or None for a Variable."""
-        head = self._outputs[0][0]
-        if not head.inputs:
-            return None
-        return Symbol(head.inputs)
+        """The inputs of each distinct output node, in order (a group's too), or None if none."""
+        nodes = {id(n): n for n, _ in self._outputs}
+        entries = [entry for node in nodes.values() for entry in node.inputs]
+        return Symbol(entries) if entries else None
 
     # -- listing ----------------------------------------------------------------------------
     def list_arguments(self):
@@ -99,20 +102,19 @@ class Symbol:
     # -- attributes -------------------------------------------------------------------------
     def attr(self, key):
         """The attribute `key` of this symbol's head node (`lr_mult` finds `__lr_mult__`)."""
-        if len(self._outputs) != 1:
+        node = self._single_node()
+        if node is None:
             return None
-        node = self._outputs[0][0]
         for k in (key, f"__{key}__"):
             if k in node.attrs:
                 return node.attrs[k]
         return node.raw_params.get(key)
 
     def list_attr(self, recursive=False):
+        """The attributes of the first output's node (of a group too, as MXNet does)."""
         if recursive:
             raise DeprecationWarning("Symbol.list_attr with recursive=True has been deprecated. "
                                      "Please use attr_dict instead.")
-        if len(self._outputs) != 1:
-            return {}
         return _listed_attrs(self._outputs[0][0])
 
     def attr_dict(self):
@@ -203,7 +205,7 @@ class Symbol:
                 entry["attrs"] = {k: attrs[k] for k in sorted(attrs)}
             entry["inputs"] = [[index[id(c)], i, 0] for c, i in node.inputs]
             out_nodes.append(entry)
-            row_ptr.append(row_ptr[-1] + node.num_outputs)
+            row_ptr.append(row_ptr[-1] + node.num_all_outputs)
         doc = {"nodes": out_nodes,
                "arg_nodes": [i for i, n in enumerate(nodes) if n.is_variable],
                "node_row_ptr": row_ptr,
