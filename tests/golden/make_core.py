@@ -429,7 +429,7 @@ def net_zoo(mx):
         a = mx.sym.Reshape(a, shape=(-3, -2))
         a = mx.sym.swapaxes(a, dim1=1, dim2=2)
         b = mx.sym.transpose(other, axes=(0, 2, 1))
-        c = mx.sym.broadcast_mul(a, mx.sym.expand_dims(mx.sym.mean(b, axis=1), axis=1))
+        c = mx.sym.broadcast_mul(a, mx.sym.expand_dims(mx.sym.mean(b, axis=0), axis=0))
         c = mx.sym.clip(c * 2 + 1, a_min=-3, a_max=3)
         parts = mx.sym.split(c, num_outputs=2, axis=2)
         d = mx.sym.where(parts[0] > 0, mx.sym.exp(parts[0] * 0.1), mx.sym.square(parts[1]))
@@ -450,7 +450,7 @@ NET_INPUTS = {
     "conv_bn": ({"data": (4, 2, 8, 8), "softmax_label": (4,)}, {"softmax_label": 3}),
     "bn": ({"data": (8, 5), "softmax_label": (8,)}, {"softmax_label": 4}),
     "lstm": ({"data": (2, 3), "softmax_label": (6,)}, {"data": 15, "softmax_label": 15}),
-    "zoo": ({"data": (2, 8, 3), "other": (2, 3, 4)}, {}),
+    "zoo": ({"data": (2, 8, 3), "other": (2, 4, 3)}, {}),
 }
 LSTM_HIDDEN, LSTM_VOCAB, LSTM_STEPS = 8, 15, 3
 
