@@ -33,3 +33,24 @@ def _pairwise(left, right, op, scalar_op):
         return _invoke(op, op.lower(), [left, right], {})
     sym, scalar = (left, right) if isinstance(left, Symbol) else (right, left)
     return _invoke(scalar_op, scalar_op.lower(), [sym], {"scalar": scalar})
+
+
+def zeros(shape, dtype=None, **kwargs):
+    """A symbol of zeros of `shape` (0 marks a dimension left to shape inference)."""
+    return _filled("_zeros", shape, dtype, kwargs)
+
+
+def ones(shape, dtype=None, **kwargs):
+    """A symbol of ones of `shape` (0 marks a dimension left to shape inference)."""
+    return _filled("_ones", shape, dtype, kwargs)
+
+
+def _filled(op, shape, dtype, kwargs):
+    from .symbol import _invoke
+    import numpy as np
+    name, attr = kwargs.pop("name", None), dict(kwargs.pop("attr", None) or {})
+    attr.update({k: str(kwargs.pop(k)) for k in list(kwargs) if k.startswith("__")})
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    dtype = np.dtype(np.float32 if dtype is None else dtype).name
+    return _invoke(op, op, [], dict(kwargs, shape=shape, dtype=dtype), name=name,
+                   attr=attr or None)
