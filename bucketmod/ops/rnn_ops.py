@@ -289,6 +289,8 @@ def _reverse_within(x, lengths):
 
 
 def rnn_forward(p, x, aux, train):
+    """MXNet's RNN operator. `use_sequence_length` and `lstm_state_clip_*` follow their
+    documented (cuDNN) meaning; MXNet 1.9.1's CPU path silently ignores both."""
     _check_rnn_params(p)
     mode, layers, hsize = p["mode"], p["num_layers"], p["state_size"]
     dirs = 2 if p["bidirectional"] else 1

@@ -48,7 +48,7 @@ def main():
                "outputs": symbol.list_outputs(),
                "aux": symbol.list_auxiliary_states()}
         with open(os.path.join(OUT, case.__name__ + ".json"), "w") as f:
-            json.dump(doc, f, indent=1, sort_keys=True)
+            json.dump(doc, f, sort_keys=True)
         np.savez(os.path.join(OUT, case.__name__ + ".npz"),
                  **run(symbol, shapes, deterministic, seed))
         print(case.__name__, symbol.list_outputs())

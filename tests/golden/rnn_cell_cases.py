@@ -123,9 +123,29 @@ def variable_states(mx):
                                          "v_begin_state_1": (B, H)}, True
 
 
+def rnn_op_given_states(mx):
+    """The RNN operator itself, its states fed as Variables (so they get gradients too).
+    MXNet 1.9.1's CPU RNN ignores use_sequence_length and lstm_state_clip_*; those are
+    checked in test_rnn_cell.py against their documented (cuDNN) meaning instead."""
+    rnn = mx.sym.RNN(data=_data(mx), state=mx.sym.Variable("h0"), state_size=H, num_layers=2,
+                     bidirectional=True, mode="gru", state_outputs=True, name="direct")
+    return mx.sym.Group(list(rnn)), {"data": (T, B, C)}, True
+
+
+def sequence_ops(mx):
+    data, lengths = _data(mx), mx.sym.Variable("sequence_length")
+    parts = [mx.sym.SequenceReverse(data, lengths, use_sequence_length=True),
+             mx.sym.SequenceMask(data, lengths, use_sequence_length=True, value=-2.0),
+             mx.sym.SequenceLast(data, lengths, use_sequence_length=True),
+             mx.sym.SequenceLast(data), mx.sym.reverse(data, axis=(0, 2)),
+             mx.sym.slice_axis(data, axis=2, begin=1, end=-1)]
+    return mx.sym.Group(parts), {"data": (T, B, C)}, True
+
+
 CASES = [rnn_tanh, rnn_relu_list_tnc, lstm, gru, lstm_lm, bidirectional_merged,
          bidirectional_list, fused_lstm_bi, fused_gru, fused_rnn_tanh_bi, fused_rnn_relu,
-         unfused_lstm_bi, modifiers, residual_merged, variable_states]
+         unfused_lstm_bi, modifiers, residual_merged, variable_states, rnn_op_given_states,
+         sequence_ops]
 
 
 def random_inputs(symbol, shapes, seed):
@@ -138,6 +158,9 @@ def random_inputs(symbol, shapes, seed):
     for name, shape in zip(symbol.list_arguments(), arg_shapes):
         if name == "softmax_label" or (name == "data" and len(shape) == 2):
             values[name] = rng.randint(0, 11, size=shape).astype("float32")
+            tokens.add(name)
+        elif name.endswith("sequence_length"):
+            values[name] = rng.randint(1, T + 1, size=shape).astype("float32")
             tokens.add(name)
         else:
             values[name] = rng.uniform(-1, 1, size=shape).astype("float32")

@@ -231,3 +231,49 @@ def test_shared_params_between_cells():
     out_b, _ = b.unroll(2, out_a, merge_outputs=True)
     assert out_b.list_arguments() == ["x", "shared_i2h_weight", "shared_i2h_bias",
                                       "shared_h2h_weight", "shared_h2h_bias"]
+
+
+def _rnn_op(**kwargs):
+    return mx.sym.RNN(data=mx.sym.Variable("data"), state_size=4, mode="lstm",
+                      state_outputs=True, name="r", **kwargs)
+
+
+def test_rnn_op_sequence_length_equals_truncated_runs():
+    """Per-sample lengths as cuDNN defines them: padded steps output 0 and leave the state as
+    it was; the reverse direction starts at each sample's last valid step."""
+    steps, lengths = 5, [2, 5, 3]
+    varlen = _rnn_op(num_layers=2, bidirectional=True, use_sequence_length=True)
+    args = _random_params(varlen, {"data": (steps, 3, 3), "r_sequence_length": (3,)})
+    args["r_sequence_length"] = mx.nd.array(lengths)
+    out, h, c = [o.asnumpy() for o in varlen.bind(mx.cpu(), args).forward()]
+    plain = _rnn_op(num_layers=2, bidirectional=True)
+    for b, n in enumerate(lengths):
+        one = {"data": args["data"].asnumpy()[:n, b:b + 1], "r_parameters": args["r_parameters"],
+               "r_state": args["r_state"].asnumpy()[:, b:b + 1],
+               "r_state_cell": args["r_state_cell"].asnumpy()[:, b:b + 1]}
+        ref = [o.asnumpy() for o in plain.bind(mx.cpu(), one).forward()]
+        assert_close(f"output of sample {b}", ref[0][:, 0], out[:n, b], FP32)
+        assert np.all(out[n:, b] == 0)
+        assert_close(f"h of sample {b}", ref[1][:, 0], h[:, b], FP32)
+        assert_close(f"c of sample {b}", ref[2][:, 0], c[:, b], FP32)
+
+
+def test_rnn_op_lstm_state_clip():
+    clipped = _rnn_op(num_layers=1, lstm_state_clip_min=-0.1, lstm_state_clip_max=0.2)
+    args = _random_params(clipped, {"data": (4, 2, 3)})
+    args["data"] = args["data"] * 10
+    _, h, c = [o.asnumpy() for o in clipped.bind(mx.cpu(), args).forward()]
+    assert c.min() >= -0.1 - 1e-7 and c.max() <= 0.2 + 1e-7
+    assert np.all(np.abs(h) <= np.tanh(0.2) + 1e-6)
+    _, _, c_free = [o.asnumpy() for o in _rnn_op(num_layers=1).bind(mx.cpu(), args).forward()]
+    assert np.abs(c_free).max() > 0.2
+    with pytest.raises(mx.MXNetError, match="together"):
+        _rnn_op(num_layers=1, lstm_state_clip_min=-0.1).infer_shape(data=(4, 2, 3))
+
+
+def test_rnn_op_rejects_wrong_parameter_size():
+    sym = _rnn_op(num_layers=1)
+    args = _random_params(sym, {"data": (2, 2, 3)})
+    args["r_parameters"] = mx.nd.zeros((7,))
+    with pytest.raises(mx.MXNetError, match="parameters"):
+        sym.bind(mx.cpu(), args).forward()
