@@ -40,9 +40,9 @@ def backend(name):
 
 def use_triton(tensor):
     """Whether an operator called on `tensor` should run its Triton kernel."""
-    choice = get_backend()
+    choice = _state["backend"] or get_backend()
+    if choice == "auto":
+        return tensor.is_cuda
     if choice == "torch":
         return False
-    if choice == "triton":
-        return tensor.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
-    return tensor.is_cuda
+    return tensor.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"

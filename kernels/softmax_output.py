@@ -12,8 +12,11 @@ from .softmax import MAX_FUSED_SIZE, row_max_sum
 
 
 def _target_ref(label, C, ignore_label, use_ignore, smooth_alpha):
-    idx = label.long().clamp(0, C - 1)
-    q = torch.nn.functional.one_hot(idx, C).float()
+    """One-hot targets; a label outside [0, C) hits no class, as in MXNet's SoftmaxGrad."""
+    idx = label.long()
+    hit = (idx >= 0) & (idx < C)
+    q = torch.zeros(label.shape[0], C, device=label.device)
+    q[hit, idx[hit]] = 1.0
     if smooth_alpha:
         q = q * (1 - smooth_alpha) + (1 - q) * smooth_alpha / max(C - 1, 1)
     keep = (label != ignore_label).float() if use_ignore else torch.ones_like(idx).float()
@@ -59,7 +62,7 @@ def softmax_output_fwd_kernel(x, label, scale, p, g, loss, C, stride_x, stride_p
     # `g` may alias `x` (in-place gradient): every block is read before it is written.
     i_r = tl.program_id(0).to(tl.int64)
     b_lab = tl.load(label + i_r).to(tl.float32)
-    idx = tl.minimum(tl.maximum(b_lab.to(tl.int32), 0), C - 1)
+    idx = b_lab.to(tl.int32)
     b_scale = tl.load(scale).to(tl.float32)
     if USE_IGNORE:
         b_scale = tl.where(b_lab == ignore_label, 0.0, b_scale)
@@ -110,7 +113,7 @@ def softmax_output_bwd_kernel(p, label, scale, g, C, stride_p, stride_g, ignore_
     o_n = tl.program_id(1).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = o_n < C
     b_lab = tl.load(label + i_r).to(tl.float32)
-    idx = tl.minimum(tl.maximum(b_lab.to(tl.int32), 0), C - 1)
+    idx = b_lab.to(tl.int32)
     b_scale = tl.load(scale).to(tl.float32)
     if USE_IGNORE:
         b_scale = tl.where(b_lab == ignore_label, 0.0, b_scale)

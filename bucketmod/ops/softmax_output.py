@@ -42,15 +42,18 @@ def softmax_output_grad(prob, label, *, grad_scale=1.0, ignore_label=-1.0, use_i
     else:
         k = p.shape[1]
         idx = lab.long()
-        onehot = torch.zeros_like(p)
-        onehot.scatter_(1, idx.clamp(0, k - 1).unsqueeze(1), 1.0)
+        hit = (idx >= 0) & (idx < k)
+        rows = torch.arange(p.shape[0], device=p.device)[hit]
         if smooth_alpha:
-            onehot = onehot * (1 - smooth_alpha) + (1 - onehot) * smooth_alpha / (k - 1)
-        grad = p - onehot
+            grad = p - smooth_alpha / (k - 1)
+            grad[rows, idx[hit]] -= 1 - smooth_alpha - smooth_alpha / (k - 1)
+        else:
+            grad = p.clone()
+            grad[rows, idx[hit]] -= 1
         valid = lab != ignore_label
         if use_ignore:
-            grad = grad * valid.unsqueeze(1).to(grad.dtype)
-    grad = grad * (grad_scale / _normaliser(valid, normalization, shape[0]))
+            grad.mul_(valid.unsqueeze(1).to(grad.dtype))
+    grad.mul_(grad_scale / _normaliser(valid, normalization, shape[0]))
     if multi_output:
         n, c = shape[0], shape[1]
         grad = grad.reshape(n, -1, c).transpose(1, 2)
