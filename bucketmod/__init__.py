@@ -12,7 +12,7 @@ from . import attribute, base, context, name, ndarray, random
 from . import symbol
 from . import executor, initializer, io, lr_scheduler, metric, optimizer
 from . import callback, kvstore, model, monitor
-from . import module
+from . import module, rnn
 from .attribute import AttrScope
 from .backend import get_backend, set_backend
 from .base import MXNetError

@@ -150,6 +150,7 @@ def main(argv=None):
                                            invalid_label=invalid_label)
     data_val = mx.rnn.BucketSentenceIter(val_sent, args.batch_size, buckets=buckets,
                                          invalid_label=invalid_label)
+    default_bucket_key = data_train.default_bucket_key
     if args.max_batches:
         data_train = mx.io.ResizeIter(data_train, args.max_batches)
 
@@ -177,7 +178,7 @@ def main(argv=None):
         contexts = mx.cpu(0)
 
     model = mx.mod.BucketingModule(sym_gen=sym_gen,
-                                   default_bucket_key=data_train.default_bucket_key,
+                                   default_bucket_key=default_bucket_key,
                                    context=contexts)
     log = EpochLog(args.batch_size)
     tic = time.time()
