@@ -132,8 +132,9 @@ class ExecutorGroup:
     # -- computation ------------------------------------------------------------------------
     def load_batch(self, data_batch, is_train):
         self._load(self.data_shapes, data_batch.data, "data")
-        if self.label_shapes and data_batch.label:
-            self._load(self.label_shapes, data_batch.label, "label")
+        labels = getattr(data_batch, "label", None)
+        if self.label_shapes and labels:
+            self._load(self.label_shapes, labels, "label")
 
     def _load(self, descs, arrays, what):
         if len(arrays) != len(descs):

@@ -125,6 +125,8 @@ class Module(BaseModule):
         other buffers are views of its memory where they fit (bucketing).
         """
         if force_rebind:
+            if self.binded and self.params_initialized:
+                self._preload_params = self.get_params()
             self._reset_bind()
         if self.binded:
             self.logger.warning("Already bound, ignoring bind()")
@@ -221,8 +223,9 @@ class Module(BaseModule):
                     allow_missing=False, force_init=False, allow_extra=False):
         """Fill parameters from `arg_params`/`aux_params`, the rest with `initializer`.
 
-        Raises RuntimeError for a parameter missing from given dicts (unless allow_missing),
-        ValueError for names the symbol lacks (unless allow_extra); nothing is written then.
+        Raises RuntimeError for a parameter missing from given dicts (unless allow_missing);
+        nothing is written then. Names the symbol lacks are ignored, as in MXNet 1.9.1
+        (`allow_extra` only matters to `set_params(..., allow_missing=True)`).
         """
         if self.params_initialized and not force_init:
             warnings.warn("Parameters already initialized and force_init=False. init_params "
@@ -230,17 +233,17 @@ class Module(BaseModule):
             return
         self._check_bound("init_params")
         args, aux = self._param_arrays()
-        for given, names in ((arg_params, args), (aux_params, aux)):
-            if given is not None and not allow_extra:
-                extra = [k for k in given if k not in names]
-                if extra:
-                    raise ValueError(f"init_params: found names {extra} that are not in the "
-                                     f"symbol's parameters; set allow_extra=True to ignore them")
         for given, arrays in ((arg_params, args), (aux_params, aux)):
             missing = [n for n in arrays if given is not None and n not in given]
             if missing and not allow_missing:
                 raise RuntimeError(f"{missing[0]} is not presented (init_params: give it, or "
                                    f"set allow_missing=True to initialise it)")
+            for name, arr in arrays.items():
+                if given is not None and name in given:
+                    shape = tuple(as_tensor(given[name]).shape)
+                    if shape != arr.shape:
+                        raise ValueError(f"init_params: {name} has shape {shape}, the module "
+                                         f"needs {arr.shape}")
         for name, arr in args.items():
             self._init_one(name, arr, arg_params, initializer)
         for name, arr in aux.items():
@@ -253,9 +256,6 @@ class Module(BaseModule):
         if given is not None and name in given:
             src = given[name]
             src_t = src.tensor if isinstance(src, NDArray) else as_tensor(src)
-            if tuple(src_t.shape) != arr.shape:
-                raise ValueError(f"init_params: {name} has shape {tuple(src_t.shape)}, the "
-                                 f"module needs {arr.shape}")
             with torch.no_grad():
                 arr.tensor.copy_(src_t)
         elif initializer is not None:
@@ -272,6 +272,13 @@ class Module(BaseModule):
             warnings.warn("Parameters already initialized and force_init=False. set_params "
                           "call ignored.", stacklevel=2)
             return
+        if not allow_extra:
+            args, aux = self._param_arrays()
+            for given, names in ((arg_params, args), (aux_params, aux)):
+                extra = [k for k in (given or {}) if k not in names]
+                if extra:
+                    raise ValueError(f"set_params: found names {extra} that are not in the "
+                                     f"symbol's parameters; set allow_extra=True to ignore them")
         self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
                          allow_missing=True, force_init=True, allow_extra=allow_extra)
 
@@ -347,20 +354,21 @@ class Module(BaseModule):
         if len(new_data) != len(self._data_names):
             raise ValueError(f"forward: the batch has {len(new_data)} data arrays, the module "
                              f"expects {len(self._data_names)} ({self._data_names})")
+        labels = getattr(data_batch, "label", None)
         current = [(d.name, tuple(d.shape)) for d in self._data_shapes]
         if [(d.name, tuple(d.shape)) for d in new_data] != current:
             label_descs = None
-            if self._label_shapes and data_batch.label:
+            if self._label_shapes and labels:
                 provided = getattr(data_batch, "provide_label", None)
                 label_descs = as_descs("provide_label", provided) if provided else [
                     DataDesc(d.name, tuple(lab.shape), layout=d.layout)
-                    for d, lab in zip(self._label_shapes, data_batch.label)]
+                    for d, lab in zip(self._label_shapes, labels)]
             new_data = [DataDesc(n.name, n.shape, n.dtype, getattr(old, "layout", n.layout))
                         if not getattr(data_batch, "provide_data", None) else n
                         for n, old in zip(new_data, self._data_shapes)]
             self.reshape(new_data, label_descs)
-        if data_batch.label and not self._label_names:
-            if self.for_training and any(lab is not None for lab in data_batch.label):
+        if labels and not self._label_names:
+            if self.for_training and any(lab is not None for lab in labels):
                 raise ValueError("forward: the batch has labels, but the module has no "
                                  "label_names")
         self._exec_group.forward(data_batch, is_train)
