@@ -6,6 +6,8 @@ shares (same storage), and takes every other buffer (data, labels, their gradien
 the shared executor's buffer of the same name where it fits, so binding more buckets costs no
 memory beyond what the largest one allocated. `total_exec_bytes` counts what it allocated itself.
 """
+import os
+
 import numpy as np
 import torch
 
@@ -13,9 +15,11 @@ from .base import MXNetError
 from .context import Context, current_context
 from .dtype import to_torch_dtype
 from .ndarray.ndarray import NDArray, as_tensor
-from .symbol import graph
+from .symbol import graph, passes
 
 GRAD_REQS = ("write", "add", "null")
+# Graph rewrites (fused LSTM cells) at bind; BUCKETMOD_FUSE=0 runs every node as declared.
+FUSE_GRAPHS = os.environ.get("BUCKETMOD_FUSE", "1") != "0"
 
 
 def normalize_grad_req(grad_req, arg_names):
@@ -84,9 +88,13 @@ class Executor:
                 self._grad_req[n] = "null"
         self.aux_dict = _arrays_by_name("aux_states", aux_states, self._aux_names, self._ctx,
                                         not self._aux_names)
-        self._check_shapes()
+        self._check_grad_shapes()
         self._heads = symbol._outputs
-        self._nodes = graph.topo_order(self._heads)
+        self._plain_plan = self._plan(self._heads)
+        fused_heads = passes.optimize(self._heads) if FUSE_GRAPHS else self._heads
+        self._fused_heads = fused_heads
+        self._fused_plan = self._plain_plan if fused_heads is self._heads else self._plan(
+            fused_heads)
         self._monitor = None
         self._monitor_all = False
         self._graph = None
@@ -104,7 +112,7 @@ class Executor:
         if arg_shapes is None:
             partial, _, _ = symbol.infer_shape_partial(**shape_dict)
             missing = [f"{n}: {s}" for n, s in zip(symbol.list_arguments(), partial)
-                       if not graph.is_known(s)]
+                       if not s or not graph.is_known(s)]
             raise MXNetError("simple_bind: cannot infer the shapes of " + ", ".join(missing)
                              + "; give them as keyword shapes")
         known_types = {k: v for k, v in type_dict.items()}
@@ -139,10 +147,25 @@ class Executor:
         return list(self.arg_dict.values()) + list(self.grad_dict.values()) + list(
             self.aux_dict.values())
 
-    def _check_shapes(self):
-        shapes = {n: a.shape for n, a in self.arg_dict.items()}
-        shapes.update({n: a.shape for n, a in self.aux_dict.items()})
-        arg_s, _, aux_s = self._symbol.infer_shape_partial(**shapes)
+    def _plan(self, heads):
+        """[(node, params)] in topological order, params specialised to the bound shapes.
+
+        Inference over the bound shapes also checks that the arrays fit the graph (MXNetError
+        naming the operator, input and shapes if not).
+        """
+        known = {n: a.shape for n, a in self.arg_dict.items()}
+        known.update({n: a.shape for n, a in self.aux_dict.items()})
+        shapes = graph.infer_shapes(heads, known, partial=True)
+        plan = []
+        for node in graph.topo_order(heads):
+            params = node.params
+            if node.op is not None and node.op.bind_params is not None:
+                outs = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
+                params = node.op.bind_params(params, outs, self._ctx.torch_device)
+            plan.append((node, params))
+        return plan
+
+    def _check_grad_shapes(self):
         for name, arr in self.grad_dict.items():
             if arr.shape != self.arg_dict[name].shape:
                 raise ValueError(f"args_grad: gradient of {name} has shape {arr.shape}, the "
@@ -195,19 +218,22 @@ class Executor:
                 target.tensor.copy_(src)
         train_grads = is_train and any(r != "null" for r in self._grad_req.values())
         values, leaves = {}, {}
+        monitored = self._monitor is not None
+        plan, heads = (self._plain_plan, self._heads) if monitored else (
+            self._fused_plan, self._fused_heads)
         with torch.set_grad_enabled(train_grads):
-            for node in self._nodes:
+            for node, params in plan:
                 if node.is_variable:
                     values[(id(node), 0)] = self._variable_value(node, train_grads, leaves)
                     continue
                 n_args = len(node.arg_names)
                 ins = [values[(id(c), i)] for c, i in node.inputs]
-                outs = node.op.forward(node.params, ins[:n_args], ins[n_args:], is_train)
+                outs = node.op.forward(params, ins[:n_args], ins[n_args:], is_train)
                 for i, t in enumerate(outs):
                     values[(id(node), i)] = t
-                if self._monitor is not None:
+                if monitored:
                     self._report(node, ins, outs)
-        out_tensors = [values[(id(n), i)] for n, i in self._heads]
+        out_tensors = [values[(id(n), i)] for n, i in heads]
         self._graph = (out_tensors, leaves) if train_grads else None
         self._trained = is_train
         self.outputs = [NDArray(t.detach(), self._ctx) for t in out_tensors]
@@ -319,7 +345,7 @@ class Executor:
 
     def debug_str(self):
         lines = [f"Symbol outputs: {self._output_names}"]
-        for node in self._nodes:
+        for node, _ in self._fused_plan:
             kind = "Variable" if node.is_variable else f"Op:{node.op.name}"
             lines.append(f"{kind}, Name={node.name}")
         lines.append(f"Total {self._owned_bytes / 2**20:.3f} MB allocated")

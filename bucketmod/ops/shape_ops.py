@@ -18,17 +18,18 @@ def is_known(shape):
 
 
 def merge(name, a, b):
-    """The shape both `a` and `b` describe (filling 0s from each other), or ShapeMismatch."""
+    """The shape both `a` (what is known) and `b` (what a rule requires) describe, filling 0s
+    from each other; ShapeMismatch reports `a` as the shape got and `b` as the one expected."""
     if a is None:
         return b
     if b is None:
         return a
     if len(a) != len(b):
-        raise ShapeMismatch(name, a, b)
+        raise ShapeMismatch(name, b, a)
     out = []
     for x, y in zip(a, b):
         if x and y and x != y:
-            raise ShapeMismatch(name, a, b)
+            raise ShapeMismatch(name, b, a)
         out.append(x or y)
     return tuple(out)
 

@@ -17,7 +17,7 @@ def _unary(name, fn, aliases=(), params=None):
 
 
 def _elemwise_infer(p, s):
-    shape = merge("lhs", s[0], s[1])
+    shape = merge("rhs", s[1], s[0])
     return [shape, shape], [shape]
 
 
