@@ -53,7 +53,8 @@ def softmax_ce_grad(scores, labels):
     if lab.numel() != rows:
         raise ValueError(f"labels: expected {rows} class indices (one per row of scores "
                          f"{tuple(s.shape)}), got shape {tuple(lab.shape)}")
-    prob = torch.softmax(s.detach().reshape(rows, num_classes).float(), dim=-1)
+    compute = torch.promote_types(s.dtype, torch.float32)
+    prob = torch.softmax(s.detach().reshape(rows, num_classes).to(compute), dim=-1)
     index = lab.reshape(rows, 1).long().clamp(0, num_classes - 1)
     grad = prob.scatter_add(1, index, torch.full_like(prob[:, :1], -1.0))
     return NDArray(grad.to(s.dtype).reshape(s.shape), scores.context)

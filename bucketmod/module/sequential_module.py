@@ -39,6 +39,13 @@ def _blame(index, module):
         raise blamed from err
 
 
+def _renamed(desc, name):
+    """`desc` (DataDesc or (name, shape)) under another name, keeping dtype and layout."""
+    if isinstance(desc, DataDesc):
+        return DataDesc(name, tuple(desc.shape), desc.dtype, desc.layout)
+    return name, tuple(desc[1])
+
+
 def _param_names(module):
     """(arg names, aux names) of a bound module, before its parameters are initialised."""
     get_arrays = getattr(module, "get_param_arrays", None)
@@ -117,11 +124,6 @@ class SequentialModule(BaseModule):
         self._check_bound("output_shapes")
         return self._links[-1].module.output_shapes
 
-    @property
-    def symbol(self):
-        """The last module's symbol (what `fit`'s epoch_end_callback is given)."""
-        return self._links[-1].module.symbol if self._links else None
-
     # -- binding ----------------------------------------------------------------------------
     def _wire(self, data_names):
         """The data names each module is fed, checked before anything is bound."""
@@ -157,11 +159,11 @@ class SequentialModule(BaseModule):
         _require(shared_module is None, "shared_module is not supported for SequentialModule")
         _require(for_training or not inputs_need_grad,
                  "inputs_need_grad=True needs for_training=True")
-        shapes = [(d[0], tuple(d[1])) for d in data_shapes]
-        feed_names = self._wire([name for name, _ in shapes])
+        shapes = list(data_shapes)
+        feed_names = self._wire([d[0] for d in shapes])
         self.binded = False
         for index, link in enumerate(self._links):
-            my_shapes = [(name, shape) for name, (_, shape) in zip(feed_names[index], shapes)]
+            my_shapes = [_renamed(d, name) for name, d in zip(feed_names[index], shapes)]
             with _blame(index, link.module):
                 link.module.bind(my_shapes, label_shapes if link.take_labels else None,
                                  for_training=for_training,
@@ -169,7 +171,7 @@ class SequentialModule(BaseModule):
                                                                        index > 0),
                                  force_rebind=force_rebind, shared_module=None,
                                  grad_req=grad_req)
-                shapes = [(d[0], tuple(d[1])) for d in link.module.output_shapes]
+                shapes = list(link.module.output_shapes)
         self._feed_names = feed_names
         takes_labels = any(link.take_labels for link in self._links)
         self._label_shapes = label_shapes if takes_labels else None
@@ -258,9 +260,7 @@ class SequentialModule(BaseModule):
         names = self._feed_names[index]
         provided = getattr(batch, "provide_data", None)
         if index == 0 and provided:
-            provide_data = [DataDesc(name, d.shape, d.dtype, d.layout)
-                            if isinstance(d, DataDesc) else DataDesc(name, tuple(d[1]))
-                            for name, d in zip(names, provided)]
+            provide_data = [_renamed(d, name) for name, d in zip(names, provided)]
         elif index == 0:
             provide_data = None
         else:

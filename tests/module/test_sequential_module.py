@@ -304,3 +304,18 @@ def test_state_guards():
         seq.get_input_grads()
     with pytest.raises(AssertionError, match="shared_module"):
         seq.bind([("data", (BATCH, 5))], force_rebind=True, shared_module=two_modules())
+
+
+def test_auto_wiring_first_module_keeps_layout():
+    """The batch's `data` is renamed to the first module's `x`; the layout survives."""
+    net = mx.sym.FullyConnected(mx.sym.Variable("x"), num_hidden=2, name="fc", flatten=False)
+    seq = mx.mod.SequentialModule()
+    seq.add(mx.mod.Module(net, data_names=["x"], label_names=None), auto_wiring=True)
+    seq.bind([mx.io.DataDesc("data", (3, 4, 5), layout="TNC")], for_training=False)
+    assert seq.data_shapes[0].name == "x" and seq.data_shapes[0].layout == "TNC"
+    seq.init_params()
+    x = mx.nd.array(np.ones((3, 4, 5)))
+    seq.forward(mx.io.DataBatch([x], provide_data=[mx.io.DataDesc("data", (3, 4, 5),
+                                                                  layout="TNC")]))
+    assert seq.get_outputs()[0].shape == (3, 4, 2)
+    assert seq.data_shapes[0].name == "x"
