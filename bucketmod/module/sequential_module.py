@@ -29,11 +29,9 @@ def _blame(index, module):
     try:
         yield
     except (MXNetError, AssertionError, ValueError, TypeError, KeyError, RuntimeError) as err:
-        where = f"SequentialModule module {index} ({type(module).__name__})"
-        if str(err).startswith(where):
-            raise
         try:
-            blamed = type(err)(f"{where}: {err}")
+            blamed = type(err)(f"SequentialModule module {index} ({type(module).__name__}): "
+                               f"{err}")
         except Exception:  # noqa: BLE001 - an exception type with another constructor
             raise err from None
         raise blamed from err
