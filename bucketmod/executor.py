@@ -280,7 +280,7 @@ class Executor:
                     raise MXNetError(
                         f"backward: output {self._output_names[i]} is not a loss layer, so its "
                         f"head gradient is required in out_grads (or pass it through MakeLoss)")
-                g = torch.ones_like(t)
+                g = torch.ones((), dtype=t.dtype, device=t.device).expand_as(t)
             else:
                 g = g.tensor if isinstance(g, NDArray) else as_tensor(g, device=t.device)
                 if tuple(g.shape) != tuple(t.shape):

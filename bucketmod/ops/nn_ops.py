@@ -40,12 +40,24 @@ def _fc_infer(p, s):
     return s, [out]
 
 
+def _fc_infer_backward(p, s, outs):
+    """The data's leading dims from the output's (a begin state of batch size 0, in MXNet)."""
+    d, out = s[0], outs[0]
+    if d is None or out is None:
+        return s
+    if p["flatten"] and len(d) >= 1 and d[0] == 0:
+        s[0] = merge("data", d, (out[0],) + tuple(d[1:]))
+    elif not p["flatten"]:
+        s[0] = merge("data", d, tuple(out[:-1]) + (d[-1],))
+    return s
+
+
 register(OpDef(
     name="FullyConnected",
     params={"num_hidden": Param("int"), "no_bias": Param("bool", False),
             "flatten": Param("bool", True)},
     arguments=lambda p: ["data", "weight"] + ([] if p["no_bias"] else ["bias"]),
-    infer_shape=_fc_infer,
+    infer_shape=_fc_infer, infer_backward=_fc_infer_backward,
     forward=lambda p, x, aux, train: [fully_connected(
         x[0], x[1], None if p["no_bias"] else x[2], flatten=p["flatten"])],
 ))

@@ -22,6 +22,10 @@ class OpDef:
     takes a list with None for unknown input shapes and returns `(in_shapes, out_shapes)` with
     whatever it could fill in (inputs too, where MXNet infers backward: a weight from data).
     `forward(p, inputs, aux, is_train)` maps torch tensors to a list of output tensors.
+    `infer_backward(p, in_shapes, out_shapes)`, where given, fills input shapes from output
+    shapes (MXNet infers a begin state's batch size this way). `bind_params(p, out_shapes,
+    device)`, where given, specialises the params once shapes are known (a source operator
+    such as `_zeros` learns its full shape and device at bind time).
     """
 
     name: str
@@ -34,6 +38,8 @@ class OpDef:
     # MXNet counts hidden outputs too in JSON's node_row_ptr (BatchNorm: 3, Dropout: 2)
     num_all_outputs: Callable = None
     infer_type: Callable = None
+    infer_backward: Callable = None
+    bind_params: Callable = None
     variadic: str = None
     hint: str = None
     aliases: tuple = ()

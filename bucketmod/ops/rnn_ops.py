@@ -18,13 +18,20 @@ def _fill_infer(p, s):
 
 
 def _fill_forward(value):
-    """A dimension still 0 at run time (a begin state's batch axis, which MXNet infers backward
-    through FullyConnected) becomes 1: the torch forwards of the consumers broadcast it."""
     def forward(p, x, aux, train):
-        shape = tuple(d if d > 0 else 1 for d in p["shape"])
-        device = current_context().torch_device
+        shape = p.get("_bound_shape", p["shape"])
+        if any(d == 0 for d in shape):
+            raise ValueError(f"constant of shape {p['shape']}: a dimension is still unknown "
+                             f"(0); give the shape or bind so that it can be inferred")
+        device = p.get("_device") or current_context().torch_device
         return [torch.full(shape, value, dtype=to_torch_dtype(p["dtype"]), device=device)]
     return forward
+
+
+def _fill_bind(p, out_shapes, device):
+    """The inferred shape (a begin state's batch axis comes from its consumers) and device."""
+    shape = out_shapes[0] if out_shapes[0] is not None else p["shape"]
+    return dict(p, _bound_shape=tuple(shape), _device=device)
 
 
 _FILL_PARAMS = {"shape": Param("shape", ()), "ctx": Param("str", ""),
@@ -32,7 +39,7 @@ _FILL_PARAMS = {"shape": Param("shape", ()), "ctx": Param("str", ""),
 for _name, _value in (("_zeros", 0.0), ("_ones", 1.0)):
     register(OpDef(name=_name, params=_FILL_PARAMS, arguments=lambda p: [],
                    infer_shape=_fill_infer, forward=_fill_forward(_value),
-                   infer_type=lambda p, t: ([], [p["dtype"]])))
+                   bind_params=_fill_bind, infer_type=lambda p, t: ([], [p["dtype"]])))
 
 
 # -- reversal and slicing along an axis -------------------------------------------------------

@@ -30,6 +30,22 @@ class Node:
         self.params = op.parse(self.raw_params) if op is not None else {}
         self.inputs = list(inputs)
 
+    @classmethod
+    def derived(cls, op, name, params, inputs):
+        """An operator node made by a graph pass (params already typed, no user attrs)."""
+        node = cls.__new__(cls)
+        node.op, node.name, node.attrs, node.inputs = op, name, {}, list(inputs)
+        node.raw_params = {k: str(v) for k, v in params.items()}
+        node.params = op.parse(node.raw_params)
+        return node
+
+    def with_inputs(self, inputs):
+        """A copy of this node reading `inputs` (params and attrs shared, not re-parsed)."""
+        node = Node.__new__(Node)
+        node.op, node.name, node.attrs = self.op, self.name, self.attrs
+        node.raw_params, node.params, node.inputs = self.raw_params, self.params, list(inputs)
+        return node
+
     @property
     def is_variable(self):
         return self.op is None
@@ -137,6 +153,9 @@ def infer_shapes(heads, known, partial):
             out_prev = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
             try:
                 new_in, outs = node.op.infer_shape(node.params, list(in_shapes))
+                if node.op.infer_backward is not None:
+                    known_out = [merge("output", a, b) for a, b in zip(out_prev, outs)]
+                    new_in = node.op.infer_backward(node.params, list(new_in), known_out)
             except ShapeMismatch as err:
                 raise _shape_error(node, err) from None
             for pos, ((child, idx), shape) in enumerate(zip(node.inputs, new_in)):

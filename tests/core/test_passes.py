@@ -1,0 +1,99 @@
+"""Graph passes at bind: the fused LSTM cell gives what the unrolled nodes give, and stays out
+of the way where it must (a monitor, an intermediate that is also an output)."""
+import numpy as np
+import pytest
+import torch
+
+import bucketmod as mx
+from bucketmod import executor as executor_module
+from bucketmod.symbol import passes
+
+V, H, E, T, N = 23, 8, 6, 4, 3
+
+
+def lstm_lm(num_layers=2, begin_state=None):
+    stack = mx.rnn.SequentialRNNCell()
+    for i in range(num_layers):
+        stack.add(mx.rnn.LSTMCell(num_hidden=H, prefix=f"lstm_l{i}_"))
+    data = mx.sym.Variable("data")
+    embed = mx.sym.Embedding(data=data, input_dim=V, output_dim=E, name="embed")
+    outputs, states = stack.unroll(T, inputs=embed, begin_state=begin_state, merge_outputs=True)
+    pred = mx.sym.FullyConnected(mx.sym.Reshape(outputs, shape=(-1, H)), num_hidden=V,
+                                 name="pred")
+    label = mx.sym.Reshape(mx.sym.Variable("softmax_label"), shape=(-1,))
+    return mx.sym.SoftmaxOutput(data=pred, label=label, name="softmax"), states
+
+
+def run(sym, fuse, monkeypatch, seed=42, **shapes):
+    monkeypatch.setattr(executor_module, "FUSE_GRAPHS", fuse)
+    torch.manual_seed(seed)
+    exe = sym.simple_bind(mx.cpu(), **shapes)
+    for name, arr in exe.arg_dict.items():
+        if name in ("data", "softmax_label"):
+            arr[:] = torch.randint(0, V, arr.shape).float()
+        else:
+            arr[:] = torch.randn(arr.shape) * 0.5
+    exe.forward(is_train=True)
+    head_grads = [None if i == 0 else mx.nd.ones(o.shape) for i, o in enumerate(exe.outputs)]
+    exe.backward(head_grads if len(exe.outputs) > 1 else None)
+    return exe, [o.asnumpy() for o in exe.outputs], {
+        k: v.asnumpy() for k, v in exe.grad_dict.items()}
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_fused_lstm_matches_unrolled(monkeypatch, num_layers):
+    sym, _ = lstm_lm(num_layers)
+    exe, out_fused, grads_fused = run(sym, True, monkeypatch, data=(N, T),
+                                      softmax_label=(N, T))
+    assert sum(n.op is not None and n.op.name == "_fused_lstm_cell"
+               for n, _ in exe._fused_plan) == num_layers * T
+    _, out_plain, grads_plain = run(sym, False, monkeypatch, data=(N, T), softmax_label=(N, T))
+    np.testing.assert_allclose(out_fused[0], out_plain[0], rtol=1e-5, atol=1e-6)
+    for name in grads_plain:
+        np.testing.assert_allclose(grads_fused[name], grads_plain[name], rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
+
+
+def test_fused_lstm_final_states_as_outputs(monkeypatch):
+    """The last h and c are outputs too: they come from the fused node's two outputs."""
+    loss, states = lstm_lm(1)
+    sym = mx.sym.Group([loss] + list(states))
+    _, fused, g_fused = run(sym, True, monkeypatch, data=(N, T), softmax_label=(N, T))
+    _, plain, g_plain = run(sym, False, monkeypatch, data=(N, T), softmax_label=(N, T))
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for name in g_plain:
+        np.testing.assert_allclose(g_fused[name], g_plain[name], rtol=1e-4, atol=1e-6)
+
+
+def test_intermediate_output_blocks_fusion():
+    """A gate that is itself an output cannot disappear into a fused node."""
+    cell = mx.rnn.LSTMCell(num_hidden=H, prefix="l_")
+    out, _ = cell(mx.sym.Variable("x"), cell.begin_state())
+    gate = out.get_internals()["l_t0_i_output"]
+    group = mx.sym.Group([out, gate])
+    assert passes.fuse_lstm_cells(group._outputs) is group._outputs
+    assert passes.fuse_lstm_cells(out._outputs) is not out._outputs
+
+
+def test_monitor_sees_every_unfused_node():
+    sym, _ = lstm_lm(1)
+    exe = sym.simple_bind(mx.cpu(), data=(N, T), softmax_label=(N, T))
+    seen = []
+    exe.set_monitor_callback(lambda name, arr: seen.append(name))
+    exe.forward(is_train=False)
+    assert "lstm_l0_t0_i_output" in seen and "lstm_l0_t3_out_output" in seen
+
+
+def test_begin_state_batch_is_inferred_backward():
+    """`begin_state()` is zeros of batch 0; FullyConnected infers it from its output, and the
+    constant gets the full shape at bind."""
+    sym, _ = lstm_lm(1)
+    arg_shapes, out_shapes, _ = sym.infer_shape(data=(N, T), softmax_label=(N, T))
+    assert out_shapes == [(N * T, V)]
+    internals = sym.get_internals()
+    begin = [n for n in internals.list_outputs() if n.endswith("begin_state_0_output")]
+    _, shapes, _ = internals[begin[0]].infer_shape_partial()
+    assert shapes == [(0, H)]
+    _, full, _ = sym.get_internals().infer_shape(data=(N, T), softmax_label=(N, T))
+    assert full[internals.list_outputs().index(begin[0])] == (N, H)
