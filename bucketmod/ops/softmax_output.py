@@ -2,6 +2,8 @@
 
 The head gradient is ignored, as in MXNet: SoftmaxOutput is a loss layer.
 """
+import math
+
 import torch
 
 from ._triton_path import triton_ok
@@ -13,12 +15,17 @@ def softmax_axis(data, multi_output, preserve_shape):
     return -1
 
 
-def _normaliser(label_valid, normalization, batch_size):
-    if normalization == "batch":
-        return float(batch_size)
+def _fixed_normaliser(normalization, shape, multi_output):
+    """What MXNet divides grad_scale by, for 'null' and 'batch': 1 or N, times the spatial
+    size with multi_output."""
+    spatial = math.prod(shape[2:]) if multi_output else 1
+    return float(spatial * (shape[0] if normalization == "batch" else 1))
+
+
+def _normaliser(label_valid, normalization, shape, multi_output):
     if normalization == "valid":
         return max(float(label_valid.sum()), 1.0)
-    return 1.0
+    return _fixed_normaliser(normalization, shape, multi_output)
 
 
 def softmax_output_grad(prob, label, *, grad_scale=1.0, ignore_label=-1.0, use_ignore=False,
@@ -53,7 +60,7 @@ def softmax_output_grad(prob, label, *, grad_scale=1.0, ignore_label=-1.0, use_i
         valid = lab != ignore_label
         if use_ignore:
             grad.mul_(valid.unsqueeze(1).to(grad.dtype))
-    grad.mul_(grad_scale / _normaliser(valid, normalization, shape[0]))
+    grad.mul_(grad_scale / _normaliser(valid, normalization, shape, multi_output))
     if multi_output:
         n, c = shape[0], shape[1]
         grad = grad.reshape(n, -1, c).transpose(1, 2)
@@ -80,13 +87,13 @@ def _from_rows(rows, shape, multi_output):
     return rows.reshape(shape)
 
 
-def _kernel_scale(lab, options, batch_size):
-    """grad_scale / normaliser as a 1-element tensor, so 'valid' costs no host sync."""
+def _kernel_scale(lab, options, shape):
+    """grad_scale / normaliser (a 1-element tensor for 'valid', so it costs no host sync)."""
     norm = options["normalization"]
     if norm == "valid":
         count = (lab != options["ignore_label"]).sum().clamp(min=1).to(torch.float32)
         return options["grad_scale"] / count
-    return options["grad_scale"] / (float(batch_size) if norm == "batch" else 1.0)
+    return options["grad_scale"] / _fixed_normaliser(norm, shape, options["multi_output"])
 
 
 class SoftmaxOutputFunction(torch.autograd.Function):
@@ -118,7 +125,7 @@ class SoftmaxOutputFunction(torch.autograd.Function):
         if ctx.triton:
             from bucketmod.kernels.softmax_output import softmax_output_bwd
             o = ctx.options
-            grad = softmax_output_bwd(prob, label, _kernel_scale(label, o, ctx.shape[0]),
+            grad = softmax_output_bwd(prob, label, _kernel_scale(label, o, ctx.shape),
                                       o["ignore_label"], o["use_ignore"], o["smooth_alpha"])
             return _from_rows(grad, ctx.shape, o["multi_output"]), None, None
         return softmax_output_grad(prob, label, **ctx.options), None, None

@@ -21,9 +21,6 @@ KNOWN = {
     # MXNet computes selu's gradient for x < 0 as lambda * (out + alpha), not lambda * alpha *
     # exp(x): an MXNet bug. bucketmod gives the true derivative (checked in test_operators.py).
     "selu": "skip-grad",
-    # MXNet divides multi_output gradients by the spatial size (null) or by N * spatial
-    # (batch); bucketmod/ops/softmax_output.py divides by 1 and N.
-    "so_multi": "xfail", "so_multi_batch": "xfail",
 }
 
 
