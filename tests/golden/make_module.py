@@ -160,7 +160,22 @@ def behaviour(mx, init):
     facts["reshape_data_shapes"] = [[d.name, list(d.shape)] for d in unlabelled.data_shapes]
     facts["unlabelled_label_shapes"] = unlabelled.label_shapes
     facts["load_missing_prefix"] = raised(lambda: mx.mod.Module.load("/nonexistent/x", 1))
+    facts["splits"] = [[batch, loads, split_sizes(mx, batch, loads)]
+                       for batch, loads in SPLIT_CASES]
     return facts
+
+
+SPLIT_CASES = [(8, [1, 1]), (8, [1, 3]), (7, [1, 1]), (5, [1, 1, 1]), (10, [1, 2, 2]),
+               (9, [2, 1]), (3, [1, 1, 1]), (2, [1, 1, 1]), (4, [1, 0])]
+
+
+def split_sizes(mx, batch, loads):
+    """How MXNet's executor group divides a batch: the slice sizes, or the exception type."""
+    from mxnet.executor_manager import _split_input_slice
+    try:
+        return [s.stop - s.start for s in _split_input_slice(batch, loads)]
+    except Exception as err:  # noqa: BLE001 - recording which type MXNet raises
+        return type(err).__name__
 
 
 def main():
