@@ -514,3 +514,83 @@ def test_parameter_shape_differing_between_buckets_is_named():
     with pytest.raises(mx.MXNetError, match="bucket 2.*fc_weight"):
         mod.forward(fc_batch(2), is_train=False)
     _assert_unchanged(mod, [10], 10)
+
+
+# -- convergence: Triton kernels (interpreted on the CPU) against the torch references --------
+
+CONV_VOCAB, CONV_EMBED, CONV_HIDDEN, CONV_BATCH = 50, 16, 32, 4
+CONV_KEYS = (10, 5) * 3
+CONV_BUDGET_S = 20.0
+
+
+def _conv_sym_gen(seq_len):
+    import bucketmod.rnn  # noqa: F401  (mx.rnn)
+    data, label = mx.sym.Variable("data"), mx.sym.Variable("softmax_label")
+    embed = mx.sym.Embedding(data, input_dim=CONV_VOCAB, output_dim=CONV_EMBED, name="embed")
+    cell = mx.rnn.LSTMCell(num_hidden=CONV_HIDDEN, prefix="lstm_l0_")
+    outputs, _ = cell.unroll(seq_len, inputs=embed, merge_outputs=True)
+    pred = mx.sym.FullyConnected(mx.sym.Reshape(outputs, shape=(-1, CONV_HIDDEN)),
+                                 num_hidden=CONV_VOCAB, name="pred")
+    return (mx.sym.SoftmaxOutput(pred, mx.sym.Reshape(label, shape=(-1,)), name="softmax"),
+            ("data",), ("softmax_label",))
+
+
+def _conv_train(init, deadline=None):
+    """Losses per step and final params of the LM trained over CONV_KEYS from `init`."""
+    mod = mx.mod.BucketingModule(_conv_sym_gen, default_bucket_key=10)
+    mod.bind(data_shapes=[("data", (CONV_BATCH, 10))],
+             label_shapes=[("softmax_label", (CONV_BATCH, 10))])
+    mod.set_params(init, {})
+    mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.5, "momentum": 0.9})
+    rng = np.random.RandomState(3)
+    seqs = {key: rng.randint(0, CONV_VOCAB, size=(CONV_BATCH, key + 1)).astype(np.float32)
+            for key in set(CONV_KEYS)}
+    losses = []
+    for step, key in enumerate(CONV_KEYS):
+        batch = fx.make_batch(mx, key, seqs[key][:, :-1], seqs[key][:, 1:])
+        metric = mx.metric.CrossEntropy()
+        mod.forward_backward(batch)
+        mod.update_metric(metric, batch.label)
+        mod.update()
+        losses.append(metric.get()[1])
+        if deadline is not None and step == 0 and deadline(step + 1):
+            pytest.skip(f"Triton interpreter too slow here for {len(CONV_KEYS)} steps within "
+                        f"{CONV_BUDGET_S:.0f} s")
+    return np.array(losses), {n: a.asnumpy() for n, a in mod.get_params()[0].items()}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_convergence_triton_matches_torch_reference(monkeypatch):
+    """A tiny bucketed LSTM LM, fitting one batch per bucket, trained twice from the same init
+    and batches: once on the torch references, once on the Triton kernels."""
+    import time
+
+    from bucketmod import backend
+    from bucketmod.ops import _triton_path
+    pytest.importorskip("bucketmod.rnn")
+    probe = mx.mod.BucketingModule(_conv_sym_gen, default_bucket_key=10)
+    probe.bind(data_shapes=[("data", (CONV_BATCH, 10))],
+               label_shapes=[("softmax_label", (CONV_BATCH, 10))])
+    mx.random.seed(42)
+    probe.init_params(mx.init.Xavier())
+    init = probe.get_params()[0]
+    with backend.backend("torch"):
+        ref_losses, ref_params = _conv_train(init)
+    assert ref_losses[-1] < 0.9 * ref_losses[0], f"reference did not learn: {ref_losses}"
+
+    chosen = []
+    plain = _triton_path.use_triton
+    monkeypatch.setattr(_triton_path, "use_triton", lambda t: chosen.append(plain(t)) or
+                        chosen[-1])
+    began = time.perf_counter()
+
+    def too_slow(steps_done):
+        spent = time.perf_counter() - began
+        return spent / steps_done * len(CONV_KEYS) > CONV_BUDGET_S
+
+    with backend.backend("triton"):
+        losses, params = _conv_train(init, deadline=too_slow)
+    assert any(chosen), "the Triton path was never taken"
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-4, atol=1e-5)
+    for name, value in ref_params.items():
+        np.testing.assert_allclose(params[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
