@@ -40,11 +40,15 @@ class Monitor:
         self.step += 1
 
     def toc(self):
-        """[(step, name, stat string)] collected since tic, parameters and gradients included."""
+        """[(step, name, stat string)] collected since tic, parameters and gradients included.
+
+        Each statistic string ends in a tab, as MXNet 1.9.1 writes it. MXNet reports the outputs
+        of backward nodes here; autograd has none, so parameter gradients (`<name>_grad`) stand
+        in for them."""
         if not self.activated:
             return []
         for exe in self.exes:
-            for name, array in exe.arg_dict.items():
+            for name, array in list(exe.arg_dict.items()) + list(exe.aux_dict.items()):
                 if self.re_prog.match(name):
                     self.queue.append((self.step, name, self.stat_func(array)))
             for name, array in exe.grad_dict.items():
@@ -56,8 +60,8 @@ class Monitor:
         for n, k, v_list in queue:
             if isinstance(v_list, NDArray):
                 v_list = [v_list]
-            s = "\t".join(str(v.asnumpy().reshape(-1)[0] if v.size == 1 else v.asnumpy())
-                          for v in v_list)
+            s = "".join(str(v.asnumpy().reshape(-1)[0] if v.shape == (1,) else v.asnumpy())
+                        + "\t" for v in v_list)
             res.append((n, k, s))
         self.queue = []
         return res

@@ -503,9 +503,13 @@ def test_install_monitor_collects_statistics(data, init):
     mod.install_monitor(mon)
     mon.tic()
     mod.forward_backward(batch_of(data))
-    names = [name for _, name, _ in mon.toc()]
-    assert "fc1_output" in names and "softmax_output" in names
+    stats = mon.toc()
+    names = [name for _, name, _ in stats]
+    assert names[:6] == ["fc1_output", "relu1_output", "fc2_output", "tanh2_output",
+                         "fc3_output", "softmax_output"]
     assert "fc1_weight" in names and "fc1_weight_grad" in names
+    assert all(step == 1 and text.endswith("\t") for step, _, text in stats)
+    assert mon.toc() == [], "toc without a tic reports nothing"
     only_fc2 = mx.mon.Monitor(1, pattern="fc2.*")
     other = bound(init)
     other.install_monitor(only_fc2)
@@ -513,6 +517,18 @@ def test_install_monitor_collects_statistics(data, init):
     other.forward(batch_of(data))
     stats = only_fc2.toc()
     assert stats and all(name.startswith("fc2") for _, name, _ in stats)
+
+
+def test_monitor_reports_aux_states():
+    net = mx.sym.BatchNorm(mx.sym.Variable("data"), name="bn")
+    mod = mx.mod.Module(net, label_names=None)
+    mod.bind([("data", (4, 3))], for_training=False)
+    mod.init_params()
+    mon = mx.mon.Monitor(1, pattern="bn_moving.*")
+    mod.install_monitor(mon)
+    mon.tic()
+    mod.forward(Batch([mx.nd.ones((4, 3))]))
+    assert sorted(name for _, name, _ in mon.toc()) == ["bn_moving_mean", "bn_moving_var"]
 
 
 # -- fit, score, predict ------------------------------------------------------------------------
