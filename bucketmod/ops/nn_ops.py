@@ -11,7 +11,7 @@ from .embedding import embedding
 from .fc import fully_connected
 from .params import Param
 from .registry import OpDef, register
-from .regression_output import regression_output
+from .regression_output import make_loss, regression_output
 from .shape_ops import ShapeMismatch, merge, size
 from .softmax import log_softmax, softmax
 from .softmax_output import softmax_output
@@ -248,6 +248,20 @@ for _name, _kind in (("LinearRegressionOutput", "linear"), ("LogisticRegressionO
         forward=lambda p, x, aux, train, kind=_kind: [regression_output(
             x[0], x[1], kind, p["grad_scale"])],
     ))
+
+
+register(OpDef(
+    name="MakeLoss", is_loss=True, infer_shape=lambda p, s: (s, [s[0]]),
+    params={"grad_scale": Param("float", 1.0), "valid_thresh": Param("float", 0.0),
+            "normalization": Param("str", "null", ("null", "batch", "valid"))},
+    forward=lambda p, x, aux, train: [make_loss(x[0], p["grad_scale"], p["normalization"],
+                                                p["valid_thresh"])],
+))
+register(OpDef(
+    name="make_loss", is_loss=True, params={}, outputs=lambda p: ["loss"],
+    infer_shape=lambda p, s: (s, [s[0]]),
+    forward=lambda p, x, aux, train: [make_loss(x[0])],
+))
 
 
 # -- Embedding --------------------------------------------------------------------------------

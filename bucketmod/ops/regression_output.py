@@ -31,3 +31,26 @@ def regression_output(data, label, kind, grad_scale=1.0):
     if kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
     return RegressionOutputFunction.apply(data, label, kind, grad_scale)
+
+
+class MakeLossFunction(torch.autograd.Function):
+    """Identity forward; backward `grad_scale / normaliser` everywhere, ignoring the head grad."""
+
+    @staticmethod
+    def forward(ctx, data, grad_scale, normalization, valid_thresh):
+        if normalization == "batch":
+            scale = grad_scale / data.shape[0]
+        elif normalization == "valid":
+            scale = grad_scale / max(int((data > valid_thresh).sum()), 1)
+        else:
+            scale = grad_scale
+        ctx.scale = scale
+        return data.clone()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return torch.full_like(grad_out, ctx.scale), None, None, None
+
+
+def make_loss(data, grad_scale=1.0, normalization="null", valid_thresh=0.0):
+    return MakeLossFunction.apply(data, grad_scale, normalization, valid_thresh)

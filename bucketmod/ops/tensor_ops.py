@@ -200,6 +200,22 @@ register(OpDef(
 ))
 
 
+def _add_n_infer(p, s):
+    shape = None
+    for i, x in enumerate(s):
+        shape = merge(f"arg{i}", shape, x)
+    return [shape] * len(s), [shape]
+
+
+register(OpDef(
+    name="add_n", aliases=("ElementWiseSum",), variadic="num_args", key_var_num_args="num_args",
+    params={"num_args": Param("int")},
+    arguments=lambda p: [f"arg{i}" for i in range(p["num_args"])],
+    infer_shape=_add_n_infer,
+    forward=lambda p, x, aux, train: [torch.stack(list(x)).sum(0) if len(x) > 1 else x[0] * 1],
+))
+
+
 def _slice_channel_infer(p, s):
     d = s[0]
     n = p["num_outputs"]
