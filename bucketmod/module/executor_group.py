@@ -8,19 +8,33 @@ from ..io import DataDesc
 from ..ndarray.ndarray import NDArray, as_tensor
 
 
+def _is_shape(shape):
+    return isinstance(shape, (list, tuple)) and all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in shape)
+
+
 def as_descs(what, shapes):
     """[(name, shape)] or [DataDesc] -> [DataDesc]; None -> []."""
     if shapes is None:
         return []
+    if isinstance(shapes, (str, DataDesc)) or not hasattr(shapes, "__iter__"):
+        raise ValueError(f"{what}: expected a list of (name, shape) or DataDesc, got "
+                         f"{shapes!r}")
     out = []
     for item in shapes:
         if isinstance(item, DataDesc):
-            out.append(item)
+            desc = item
         elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
-            out.append(DataDesc(item[0], tuple(item[1])))
+            desc = DataDesc(item[0], item[1])
         else:
             raise ValueError(f"{what}: expected a list of (name, shape) or DataDesc, got "
                              f"{item!r}")
+        if not _is_shape(desc.shape):
+            raise ValueError(f"{what}: the shape of {desc.name!r} must be a tuple of positive "
+                             f"ints, got {desc.shape!r}")
+        shape = tuple(int(d) for d in desc.shape)
+        out.append(desc if desc is item and desc.shape == shape else
+                   DataDesc(desc.name, shape, desc.dtype, desc.layout))
     return out
 
 

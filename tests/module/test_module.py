@@ -107,6 +107,17 @@ def test_bind_with_tuples_or_datadescs(style):
     assert [[n, list(s)] for n, s in mod.output_shapes] == BEHAVIOUR["output_shapes"]
 
 
+@pytest.mark.parametrize("shapes", [[("data", 8)], [("data", (2, -1))], [("data", ("a", 5))],
+                                    "data", [("data",)], [("data", (2, 5), 3)]])
+def test_bind_with_malformed_shapes_is_clear(shapes, init):
+    mod = mx.mod.Module(mlp())
+    with pytest.raises(ValueError, match="data_shapes"):
+        mod.bind(shapes, [("softmax_label", (2,))])
+    assert not mod.binded
+    mod.bind(iter([("data", [2, 5])]), [("softmax_label", (2,))])
+    assert mod.data_shapes[0].shape == (2, 5)
+
+
 def test_bind_for_inference_without_labels():
     mod = mx.mod.Module(mlp())
     mod.bind([("data", (3, 5))], for_training=False)
