@@ -9,11 +9,13 @@ Writes into tests/golden/data/module/:
 - fit_<case>.npz: the score after fit, predict outputs on the evaluation set, and the
   outputs/parameter gradients/input gradients of one forward_backward from init.params;
 - behaviour.json: which exception type MXNet raises for each misuse, and other facts
-  (rescale_grad, output shapes, reshape through forward).
+  (rescale_grad, output shapes, reshape through forward, how batches split over contexts);
+- signatures.json: parameter names and defaults of BaseModule's and Module's public methods.
 
 The model, data and cases are functions of the framework module (`mx`), so the tests in
 tests/module build exactly what MXNet built; this file imports MXNet only when run.
 """
+import inspect
 import json
 import os
 from collections import namedtuple
@@ -165,6 +167,35 @@ def behaviour(mx, init):
     return facts
 
 
+def describe_default(value):
+    """A default as JSON: plain values as they are, objects by class name (and logging)."""
+    if value is inspect.Parameter.empty:
+        return "<required>"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [describe_default(v) for v in value]
+    if getattr(value, "__name__", None) == "logging":
+        return "<logging>"
+    return "<%s>" % type(value).__name__
+
+
+def signatures(mx):
+    """{Class.method: [[parameter, default], ...]} for the public API of the module classes."""
+    out = {}
+    for cls in (mx.mod.BaseModule, mx.mod.Module):
+        for name, member in sorted(vars(cls).items()):
+            if name.startswith("_") and name != "__init__":
+                continue
+            func = member.__func__ if isinstance(member, staticmethod) else member
+            if not callable(func):
+                continue
+            params = inspect.signature(func).parameters.values()
+            out["%s.%s" % (cls.__name__, name)] = [
+                [p.name, describe_default(p.default)] for p in params]
+    return out
+
+
 SPLIT_CASES = [(8, [1, 1]), (8, [1, 3]), (7, [1, 1]), (5, [1, 1, 1]), (10, [1, 2, 2]),
                (9, [2, 1]), (3, [1, 1, 1]), (2, [1, 1, 1]), (4, [1, 0])]
 
@@ -195,6 +226,8 @@ def main():
     facts = behaviour(mx, init)
     with open(os.path.join(OUT, "behaviour.json"), "w") as f:
         json.dump(facts, f, indent=1, sort_keys=True)
+    with open(os.path.join(OUT, "signatures.json"), "w") as f:
+        json.dump(signatures(mx), f, indent=1, sort_keys=True)
     print(json.dumps(facts, indent=1, sort_keys=True))
 
 

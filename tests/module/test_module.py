@@ -1,6 +1,7 @@
 """Module and BaseModule: every method and property of the seed text, state flags, defaults, and
 misuse (exception types from MXNet 1.9.1, recorded in tests/golden/data/module/behaviour.json)."""
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -759,3 +760,22 @@ def _mlp(classes):
                             act_type="relu")
     net = mx.sym.FullyConnected(net, num_hidden=classes, name="fc3")
     return mx.sym.SoftmaxOutput(net, name="softmax")
+
+
+# -- signatures ---------------------------------------------------------------------------------
+with open(os.path.join(make_module.OUT, "signatures.json")) as _f:
+    SIGNATURES = json.load(_f)
+
+
+@pytest.mark.parametrize("qualname", sorted(SIGNATURES))
+def test_signature_matches_mxnet(qualname):
+    """Parameter names and defaults as MXNet 1.9.1. BaseModule's abstract intermediate API
+    (bind, forward, ...) lives only on the concrete classes here, so it is checked on Module."""
+    cls_name, name = qualname.split(".")
+    cls = getattr(mx.mod, cls_name)
+    if cls is mx.mod.BaseModule and name not in vars(mx.mod.BaseModule):
+        cls = mx.mod.Module
+    func = getattr(cls, name)
+    got = [[p.name, make_module.describe_default(p.default)]
+           for p in inspect.signature(func).parameters.values()]
+    assert got == SIGNATURES[qualname]
