@@ -90,14 +90,15 @@ def test_per_context_lists_without_merging(layout, data):
     assert [o.context for o in outputs] == contexts
 
 
-@pytest.mark.parametrize("kvstore", ["local", "device"])
-@pytest.mark.parametrize("layout", ["even", "uneven"])
-def test_fit_equals_one_context_and_mxnet(layout, kvstore, data):
-    """Two SGD-momentum epochs over two contexts land on MXNet 1.9.1's one-context result."""
+@pytest.mark.parametrize("case,layout,kvstore", [
+    ("sgd", "even", "local"), ("sgd", "uneven", "device"), ("sgd", "three", "local"),
+    ("adam", "uneven", "local"), ("adam", "even", "device")])
+def test_fit_equals_one_context_and_mxnet(case, layout, kvstore, data):
+    """Two fit epochs over several contexts land on MXNet 1.9.1's one-context result."""
     contexts, loads = LAYOUTS[layout]
-    expected = {k: v.asnumpy()
-                for k, v in mx.nd.load(os.path.join(make_module.OUT, "fit_sgd.params")).items()}
-    optimizer, optimizer_params = make_module.FIT_CASES["sgd"]
+    expected = {k: v.asnumpy() for k, v in
+                mx.nd.load(os.path.join(make_module.OUT, f"fit_{case}.params")).items()}
+    optimizer, optimizer_params = make_module.FIT_CASES[case]
     train = mx.io.NDArrayIter(data["x"], data["y"], batch_size=BATCH)
     mod = mx.mod.Module(make_module.mlp(mx), context=contexts, work_load_list=loads)
     mod.fit(train, num_epoch=2, kvstore=kvstore, optimizer=optimizer,
