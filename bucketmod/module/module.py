@@ -391,6 +391,10 @@ class Module(BaseModule):
             if self._kvstore is not None:
                 self._kvstore.push(name, grads, priority=-index)
                 self._kvstore.pull(name, out=grads, priority=-index)
+            elif len(grads) > 1:
+                with torch.no_grad():
+                    for grad in grads[1:]:
+                        grads[0].tensor.add_(grad.tensor.to(grads[0].tensor.device))
             self._updater(index, grads[0], weights[0])
         group.broadcast_from_first([n for n in self._param_names
                                     if group.grad_arrays(n)[0] is not None])

@@ -23,6 +23,8 @@ Batch = namedtuple("Batch", ["data"])
 
 with open(os.path.join(make_module.OUT, "behaviour.json")) as _f:
     BEHAVIOUR = json.load(_f)
+with open(os.path.join(make_module.OUT, "signatures.json")) as _f:
+    SIGNATURES = json.load(_f)
 
 
 def mxnet_raises(fact):
@@ -216,7 +218,7 @@ def test_init_params_uses_initializer_and_sets_flag():
 
 
 def test_init_params_default_is_uniform_001():
-    mod = mx.mod.Module(mlp(hidden=None) if False else mlp())
+    mod = mx.mod.Module(mlp())
     mod.bind([("data", (2, 5))], [("softmax_label", (2,))])
     mod.init_params()
     weight = mod.get_params()[0]["fc2_weight"].asnumpy()
@@ -763,10 +765,6 @@ def _mlp(classes):
 
 
 # -- signatures ---------------------------------------------------------------------------------
-with open(os.path.join(make_module.OUT, "signatures.json")) as _f:
-    SIGNATURES = json.load(_f)
-
-
 @pytest.mark.parametrize("qualname", sorted(SIGNATURES))
 def test_signature_matches_mxnet(qualname):
     """Parameter names and defaults as MXNet 1.9.1. BaseModule's abstract intermediate API
