@@ -17,6 +17,8 @@ make_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_module)
 BATCH = make_module.BATCH
 SGD = {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.001}
+# fit on a module that already has parameters (Module.load, a second fit) warns, as in MXNet
+pytestmark = pytest.mark.filterwarnings("ignore:Parameters already initialized:UserWarning")
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,8 @@ def test_fit_from_set_params_matches_fit_from_arg_params(golden_data, init_param
     mod.bind(train.provide_data, train.provide_label)
     mod.set_params(as_nd(init_params), {})
     optimizer, optimizer_params = FIT_CASES["sgd"]
-    mod.fit(train, num_epoch=2, optimizer=optimizer, optimizer_params=optimizer_params)
+    with pytest.warns(UserWarning, match="already initialized"):
+        mod.fit(train, num_epoch=2, optimizer=optimizer, optimizer_params=optimizer_params)
     arg_params, _ = mod.get_params()
     for name, value in expected_params.items():
         np.testing.assert_allclose(arg_params[name].asnumpy(), value, rtol=1e-4, atol=1e-4,
