@@ -78,7 +78,7 @@ def test_initial_state_and_names():
     assert mod.output_names == BEHAVIOUR["output_names"]
     assert mod.symbol.list_outputs() == ["softmax_output"]
     with mxnet_raises("data_shapes_before_bind"):
-        mod.data_shapes
+        _ = mod.data_shapes
 
 
 def test_module_rejects_data_names_not_in_symbol():
@@ -146,6 +146,23 @@ def test_bind_again_is_ignored_unless_force_rebind(init, caplog):
     after = params_np(mod)
     for name, value in before.items():
         np.testing.assert_array_equal(after[name], value, err_msg=name)
+
+
+def test_failed_force_rebind_keeps_parameters_and_optimizer(data, init):
+    """As MXNet 1.9.1: a refused rebind leaves the module unbound with its parameters and
+    optimizer kept; the next bind brings the parameters back."""
+    mod = bound(init)
+    mod.init_optimizer(optimizer_params={"learning_rate": 0.5})
+    with pytest.raises(ValueError, match="data_names"):
+        mod.bind([("x", (4, 5))], [("softmax_label", (4,))], force_rebind=True)
+    assert (mod.binded, mod.params_initialized, mod.optimizer_initialized) == (False, True, True)
+    mod.bind([("data", (4, 5))], [("softmax_label", (4,))])
+    after = params_np(mod)
+    for name, value in init.items():
+        np.testing.assert_array_equal(after[name], value.asnumpy(), err_msg=name)
+    mod.forward_backward(batch_of(data, size=4))
+    mod.update()
+    assert not np.array_equal(params_np(mod)["fc3_bias"], init["fc3_bias"].asnumpy())
 
 
 def test_bind_inputs_need_grad_requires_training():
