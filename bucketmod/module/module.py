@@ -213,11 +213,21 @@ class Module(BaseModule):
                 if self._exec_group.grad_arrays(n)[0] is not None}
 
     def get_params(self):
-        """(arg_params, aux_params): CPU copies of the current parameters."""
+        """(arg_params, aux_params): CPU copies of the current parameters.
+
+        Aux states (BatchNorm statistics) evolve on each context from its own slice of the
+        batch; as in MXNet, their mean over the contexts is returned.
+        """
         self._check_ready("get_params")
         args, aux = self._param_arrays()
         return ({n: a.copyto(cpu()) for n, a in args.items()},
-                {n: a.copyto(cpu()) for n, a in aux.items()})
+                {n: self._mean_over_contexts(n) for n in aux})
+
+    def _mean_over_contexts(self, name):
+        copies = [a.tensor.detach().cpu() for a in self._exec_group.param_arrays(name)]
+        if len(copies) == 1:
+            return NDArray(copies[0].clone(), cpu())
+        return NDArray(torch.stack(copies).mean(0), cpu())
 
     def init_params(self, initializer=Uniform(0.01), arg_params=None, aux_params=None,
                     allow_missing=False, force_init=False, allow_extra=False):

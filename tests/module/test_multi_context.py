@@ -149,6 +149,30 @@ def test_reshape_by_forward_keeps_the_split(data):
                                single.get_outputs()[0].asnumpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_batchnorm_statistics_are_averaged_over_contexts():
+    """Each context updates its moving mean from its own slice; get_params (and so checkpoints)
+    report their mean, as MXNet does, which here equals the one-context statistics."""
+    fc = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=3, name="fc")
+    net = mx.sym.SoftmaxOutput(mx.sym.BatchNorm(fc, name="bn"), name="softmax")
+    x = np.random.RandomState(0).randn(8, 4).astype(np.float32)
+    x[4:] += 3.0
+    batch = mx.io.DataBatch([mx.nd.array(x)], [mx.nd.zeros((8,))])
+    stats = []
+    for contexts in ([mx.cpu(0)], TWO):
+        mod = mx.mod.Module(net, context=contexts)
+        mod.bind([("data", (8, 4))], [("softmax_label", (8,))])
+        mod.init_params(mx.init.One())
+        mod.forward(batch, is_train=True)
+        stats.append({k: v.asnumpy() for k, v in mod.get_params()[1].items()})
+    copies = [a.asnumpy() for a in mod._exec_group.param_arrays("bn_moving_mean")]
+    assert not np.allclose(copies[0], copies[1])
+    np.testing.assert_allclose(stats[1]["bn_moving_mean"], (copies[0] + copies[1]) / 2,
+                               rtol=1e-6)
+    np.testing.assert_allclose(stats[1]["bn_moving_mean"], stats[0]["bn_moving_mean"],
+                               rtol=1e-5)
+    assert sorted(stats[1]) == ["bn_moving_mean", "bn_moving_var"]
+
+
 def test_states_over_contexts():
     net = mx.sym.Variable("data") + mx.sym.Variable("state")
     mod = mx.mod.Module(net, label_names=None, state_names=["state"], context=TWO)
