@@ -6,6 +6,7 @@ Writes into tests/golden/data/module/:
 - init.params: the starting parameters of a 3-layer MLP (mx.nd.save, plain names);
 - data.npz: training data/labels and an evaluation set whose size is not a multiple of the batch;
 - fit_<case>.params: parameters after two `fit` epochs (NDArrayIter, shuffle=False);
+- fit_bn.params/.npz: the same for an MLP with BatchNorm (aux states) and SGD, predictions;
 - fit_<case>.npz: the score after fit, predict outputs on the evaluation set, and the
   outputs/parameter gradients/input gradients of one forward_backward from init.params;
 - behaviour.json: which exception type MXNet raises for each misuse, and other facts
@@ -38,6 +39,44 @@ def mlp(mx):
     act2 = mx.sym.Activation(fc2, act_type="tanh", name="tanh2")
     fc3 = mx.sym.FullyConnected(act2, num_hidden=3, name="fc3")
     return mx.sym.SoftmaxOutput(fc3, name="softmax")
+
+
+def mlp_bn(mx):
+    """A 2-layer MLP with BatchNorm: aux states (moving mean/var) through fit and predict."""
+    data = mx.sym.Variable("data")
+    fc1 = mx.sym.FullyConnected(data, num_hidden=10, name="fc1")
+    bn1 = mx.sym.BatchNorm(fc1, momentum=0.8, fix_gamma=False, name="bn1")
+    act1 = mx.sym.Activation(bn1, act_type="relu", name="relu1")
+    fc2 = mx.sym.FullyConnected(act1, num_hidden=3, name="fc2")
+    return mx.sym.SoftmaxOutput(fc2, name="softmax")
+
+
+def make_bn_params(mx):
+    """(arg_params, aux_params) to start `mlp_bn` from."""
+    rng = np.random.RandomState(5)
+    shapes = {"fc1_weight": (10, 5), "fc1_bias": (10,), "bn1_gamma": (10,), "bn1_beta": (10,),
+              "fc2_weight": (3, 10), "fc2_bias": (3,)}
+    args = {k: mx.nd.array(rng.uniform(-0.5, 0.5, s).astype(np.float32))
+            for k, s in shapes.items()}
+    args["bn1_gamma"] += 1
+    aux = {"bn1_moving_mean": mx.nd.array(rng.uniform(-0.1, 0.1, 10).astype(np.float32)),
+           "bn1_moving_var": mx.nd.array(rng.uniform(0.9, 1.1, 10).astype(np.float32))}
+    return args, aux
+
+
+def fit_bn(mx):
+    """mlp_bn after two SGD-momentum epochs: {arg:/aux: name: array} and predictions."""
+    x, y, ex, ey = make_data()
+    args, aux = make_bn_params(mx)
+    mod = mx.mod.Module(mlp_bn(mx))
+    opt, opt_params = FIT_CASES["sgd"]
+    mod.fit(mx.io.NDArrayIter(x, y, batch_size=BATCH), num_epoch=2, optimizer=opt,
+            optimizer_params=opt_params, arg_params=args, aux_params=aux)
+    arg, aux = mod.get_params()
+    saved = {"arg:" + k: v for k, v in arg.items()}
+    saved.update({"aux:" + k: v for k, v in aux.items()})
+    pred = mod.predict(mx.io.NDArrayIter(ex, ey, batch_size=BATCH)).asnumpy()
+    return saved, pred
 
 
 def make_data():
@@ -223,6 +262,9 @@ def main():
         results.update(grads)
         np.savez(os.path.join(OUT, "fit_%s.npz" % case), **results)
         print(case, results["score_acc"], results["score_ce"])
+    saved, pred = fit_bn(mx)
+    mx.nd.save(os.path.join(OUT, "fit_bn.params"), saved)
+    np.savez(os.path.join(OUT, "fit_bn.npz"), predict=pred)
     facts = behaviour(mx, init)
     with open(os.path.join(OUT, "behaviour.json"), "w") as f:
         json.dump(facts, f, indent=1, sort_keys=True)

@@ -79,6 +79,23 @@ def test_checkpoint_files_and_exact_predictions(tmp_path, data):
                                   mod.predict(eval_iter(data)).asnumpy())
 
 
+def test_checkpoint_with_aux_states(tmp_path, data):
+    mod = mx.mod.Module(make_module.mlp_bn(mx))
+    arg_params, aux_params = make_module.make_bn_params(mx)
+    mod.fit(train_iter(data), num_epoch=1, arg_params=arg_params, aux_params=aux_params)
+    prefix = str(tmp_path / "bn")
+    mod.save_checkpoint(prefix, 1)
+    assert sorted(k for k in mx.nd.load(prefix + "-0001.params") if k.startswith("aux:")) == [
+        "aux:bn1_moving_mean", "aux:bn1_moving_var"]
+    restored = mx.mod.Module.load(prefix, 1)
+    restored.bind(train_iter(data).provide_data, for_training=False)
+    for name, value in mod.get_params()[1].items():
+        np.testing.assert_array_equal(restored.get_params()[1][name].asnumpy(),
+                                      value.asnumpy())
+    np.testing.assert_array_equal(restored.predict(eval_iter(data)).asnumpy(),
+                                  mod.predict(eval_iter(data)).asnumpy())
+
+
 def test_model_save_checkpoint_functions(tmp_path, data):
     mod = trained(data)
     arg_params, aux_params = mod.get_params()

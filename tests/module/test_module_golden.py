@@ -107,3 +107,25 @@ def test_fit_from_set_params_matches_fit_from_arg_params(golden_data, init_param
     for name, value in expected_params.items():
         np.testing.assert_allclose(arg_params[name].asnumpy(), value, rtol=1e-4, atol=1e-4,
                                    err_msg=name)
+
+
+def test_fit_with_batchnorm_matches_mxnet():
+    """Aux states (moving mean/var) through fit, get_params and predict, as MXNet 1.9.1."""
+    expected = mx.nd.load(golden_path("fit_bn.params"))
+    with np.load(golden_path("fit_bn.npz")) as f:
+        expected_pred = f["predict"]
+    x, y, ex, ey = make_module.make_data()
+    arg_params, aux_params = make_module.make_bn_params(mx)
+    optimizer, optimizer_params = FIT_CASES["sgd"]
+    mod = mx.mod.Module(make_module.mlp_bn(mx))
+    mod.fit(mx.io.NDArrayIter(x, y, batch_size=BATCH), num_epoch=2, optimizer=optimizer,
+            optimizer_params=optimizer_params, arg_params=arg_params, aux_params=aux_params)
+    got_args, got_aux = mod.get_params()
+    got = {"arg:" + k: v for k, v in got_args.items()}
+    got.update({"aux:" + k: v for k, v in got_aux.items()})
+    assert sorted(got) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name].asnumpy(), value.asnumpy(), rtol=1e-4, atol=1e-4,
+                                   err_msg=name)
+    predicted = mod.predict(mx.io.NDArrayIter(ex, ey, batch_size=BATCH)).asnumpy()
+    np.testing.assert_allclose(predicted, expected_pred, rtol=1e-4, atol=1e-5)
