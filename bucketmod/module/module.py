@@ -98,8 +98,9 @@ class Module(BaseModule):
 
     @property
     def label_shapes(self):
+        """The bound label DataDescs; None when bound without labels, as MXNet."""
         self._check_bound("label_shapes")
-        return self._label_shapes
+        return self._label_shapes or None
 
     @property
     def output_shapes(self):
