@@ -8,11 +8,28 @@ from ._source_tree import alias_kernels_package
 
 alias_kernels_package(_sys.modules[__name__])
 
-from . import attribute, base, context, name, ndarray, random
-from . import symbol
-from . import executor, initializer, io, lr_scheduler, metric, optimizer
-from . import callback, kvstore, model, monitor
-from . import module, rnn
+from . import (
+    attribute,
+    base,
+    callback,
+    context,
+    executor,
+    initializer,
+    io,
+    kvstore,
+    lr_scheduler,
+    metric,
+    model,
+    module,
+    monitor,
+    name,
+    ndarray,
+    optimizer,
+    random,
+    registry,
+    rnn,
+    symbol,
+)
 from .attribute import AttrScope
 from .backend import get_backend, set_backend
 from .base import MXNetError

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import torch
 
+from . import registry
 from .ndarray.ndarray import NDArray
 
 __all__ = ["InitDesc", "Initializer", "Load", "Mixed", "Zero", "One", "Constant", "Uniform",
@@ -225,55 +226,9 @@ def _bilinear_kernel(shape):
     return weight.astype(np.float32).reshape(shape)
 
 
-_REGISTRY = {}
-
-
-def register(klass, name=None):
-    """Register an initializer class under its lower-cased class name (or `name`)."""
-    if not (isinstance(klass, type) and issubclass(klass, Initializer)):
-        raise AssertionError(f"Can only register subclass of Initializer, got {klass!r}")
-    name = (name or klass.__name__).lower()
-    if name in _REGISTRY:
-        old = _REGISTRY[name]
-        warnings.warn(f"New initializer {klass.__module__}.{klass.__name__} registered with "
-                      f"name {name} is overriding existing initializer "
-                      f"{old.__module__}.{old.__name__}", UserWarning, stacklevel=2)
-    _REGISTRY[name] = klass
-    return klass
-
-
-def alias(*aliases):
-    """Class decorator registering an initializer under extra names."""
-    def reg(klass):
-        for name in aliases:
-            register(klass, name)
-        return klass
-    return reg
-
-
-def create(initializer, /, *args, **kwargs):
-    """An initializer from an instance, a name, or a `dumps()` JSON string."""
-    if isinstance(initializer, Initializer):
-        if args or kwargs:
-            raise AssertionError("initializer is already an instance. Additional arguments "
-                                 "are invalid")
-        return initializer
-    if isinstance(initializer, dict):
-        config = dict(initializer)
-        return create(config.pop("initializer"), *args, **config, **kwargs)
-    if not isinstance(initializer, str):
-        raise AssertionError(f"initializer must be of string type, "
-                             f"got {type(initializer).__name__}")
-    if initializer.startswith("["):
-        name, config = json.loads(initializer)
-        return create(name, **config)
-    if initializer.startswith("{"):
-        return create(json.loads(initializer))
-    klass = _REGISTRY.get(initializer.lower())
-    if klass is None:
-        raise AssertionError(f"{initializer.lower()} is not registered. Please register with "
-                             f"initializer.register first (registered: {sorted(_REGISTRY)})")
-    return klass(*args, **kwargs)
+register = registry.get_register_func(Initializer, "initializer")
+alias = registry.get_alias_func(Initializer, "initializer")
+create = registry.get_create_func(Initializer, "initializer")
 
 
 class Load:

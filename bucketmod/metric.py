@@ -4,14 +4,13 @@ Labels and predictions may be NDArrays, torch tensors or numpy arrays, one array
 Each metric keeps a local sum (cleared by `reset_local`, e.g. every logging interval) and a
 global one (cleared only by `reset`).
 """
-import json
 import math
-import warnings
 from collections import OrderedDict
 
 import numpy
 import torch
 
+from . import registry
 from .ndarray.ndarray import NDArray
 
 __all__ = ["EvalMetric", "CompositeEvalMetric", "Accuracy", "TopKAccuracy", "F1", "MCC",
@@ -138,56 +137,9 @@ def _zip_name_value(name, value):
     return list(zip(names, values))
 
 
-_REGISTRY = {}
-
-
-def register(klass, name=None):
-    """Register a metric class under `name` (default: its class name), lower-cased."""
-    if not (isinstance(klass, type) and issubclass(klass, EvalMetric)):
-        raise AssertionError(f"Can only register subclass of EvalMetric, got {klass!r}")
-    name = (name or klass.__name__).lower()
-    if name in _REGISTRY:
-        old = _REGISTRY[name]
-        warnings.warn(f"New metric {klass.__module__}.{klass.__name__} registered with name "
-                      f"{name} is overriding existing metric {old.__module__}.{old.__name__}",
-                      UserWarning, stacklevel=2)
-    _REGISTRY[name] = klass
-    return klass
-
-
-def alias(*aliases):
-    """Class decorator registering the class under extra names."""
-    def reg(klass):
-        for name in aliases:
-            register(klass, name)
-        return klass
-    return reg
-
-
-def _create_registered(name, /, *args, **kwargs):
-    if isinstance(name, EvalMetric):
-        if args or kwargs:
-            raise AssertionError("metric is already an instance. Additional arguments are "
-                                 "invalid")
-        return name
-    if isinstance(name, str) and name.startswith("["):
-        name, kwargs = json.loads(name)
-        return _create_registered(name, **kwargs)
-    if isinstance(name, str) and name.startswith("{"):
-        name = json.loads(name)
-    if isinstance(name, dict):
-        config = dict(name)
-        if "metric" not in config:
-            raise KeyError(f"metric config: expected a 'metric' entry naming the class, "
-                           f"got keys {sorted(config)}")
-        return _create_registered(config.pop("metric"), *args, **config, **kwargs)
-    if not isinstance(name, str):
-        raise AssertionError(f"metric must be of string type, got {type(name).__name__}")
-    klass = _REGISTRY.get(name.lower())
-    if klass is None:
-        raise AssertionError(f"{name.lower()} is not registered. Please register with "
-                             f"metric.register first (registered: {sorted(_REGISTRY)})")
-    return klass(*args, **kwargs)
+register = registry.get_register_func(EvalMetric, "metric")
+alias = registry.get_alias_func(EvalMetric, "metric")
+_create_registered = registry.get_create_func(EvalMetric, "metric")
 
 
 def create(metric, *args, **kwargs):

@@ -2,7 +2,6 @@
 import logging
 import re
 
-
 from .ndarray.ndarray import NDArray
 
 

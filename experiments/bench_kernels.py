@@ -18,7 +18,6 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -87,8 +86,15 @@ def _backward(fn, inputs):
 
 def cases(op, quick, cuda):
     """Yield `(label, dtype_key, make)` where make(backend) -> (fwd_fn, leaves, bytes, flops)."""
-    from bucketmod.ops import (activation, embedding, fc, linear_cross_entropy, rnn_cell,
-                               softmax, softmax_output)
+    from bucketmod.ops import (
+        activation,
+        embedding,
+        fc,
+        linear_cross_entropy,
+        rnn_cell,
+        softmax,
+        softmax_output,
+    )
     dev = "cuda" if cuda else "cpu"
     rows = [32 * t for t in ((10, 60) if not quick else (2,))]
     hidden = (200, 1024) if not quick else (16,)

@@ -1,6 +1,5 @@
 """FullyConnected: `y = act(x Wᵀ + b)`, the tutorial matmul with bias and activation fused in
 the epilogue, and a backward with the activation's derivative fused into the GEMM prologue."""
-import torch
 import triton
 import triton.language as tl
 

@@ -8,8 +8,9 @@ if not torch.cuda.is_available():
 
 
 def _poison_allocations():
-    import bucketmod  # noqa: F401  (makes bucketmod.kernels importable from a checkout)
     from bucketmod.kernels import _alloc
+
+    import bucketmod  # noqa: F401  (makes bucketmod.kernels importable from a checkout)
     plain = _alloc.empty
 
     def nan_empty(shape, *, dtype, device):

@@ -175,7 +175,7 @@ class ExecutorGroup:
         if not self.for_training:
             raise MXNetError("backward: the module is bound with for_training=False; bind with "
                              "for_training=True to compute gradients")
-        for i, (e, sl) in enumerate(zip(self.execs, self.slices)):
+        for e, sl in zip(self.execs, self.slices):
             grads = None
             if out_grads is not None:
                 grads = [NDArray(_slice_axis(g.tensor if isinstance(g, NDArray) else

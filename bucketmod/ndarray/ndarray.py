@@ -60,7 +60,8 @@ class NDArray:
     @property
     def T(self):
         if self.ndim > 2:
-            raise ValueError(f"T: only 1-D and 2-D arrays can be transposed, got shape {self.shape}")
+            raise ValueError(f"T: only 1-D and 2-D arrays can be transposed, got shape "
+                             f"{self.shape}")
         return self._new(self.tensor.t().contiguous())
 
     @property
@@ -399,11 +400,12 @@ def _ctx_and_dtype(ctx, dtype):
 
 
 def array(source_array, ctx=None, dtype=None):
-    """An NDArray from any array-like; float32 unless `dtype` is given (NDArray/tensor keep theirs)."""
+    """An NDArray copied from any array-like; float32 unless `dtype` is given (an NDArray or
+    tensor source keeps its dtype)."""
     ctx = ctx if ctx is not None else (
         source_array.context if isinstance(source_array, NDArray) else current_context())
     if dtype is None and isinstance(source_array, (NDArray, torch.Tensor)):
-        dtype = source_array.tensor.dtype if isinstance(source_array, NDArray) else source_array.dtype
+        dtype = as_tensor(source_array).dtype
     t = as_tensor(source_array, dtype=dtype if dtype is not None else DEFAULT_DTYPE)
     t = t.detach().to(ctx.torch_device, copy=True)
     return NDArray(t, ctx)

@@ -62,7 +62,8 @@ def _axis(v):
 PARSERS = {
     "int": _int, "float": _float, "bool": _bool, "str": str, "shape": _shape,
     "int_or_none": _optional(_int), "float_or_none": _optional(_float),
-    "shape_or_none": _optional(_shape), "bool_or_none": _optional(_bool), "axis": _axis, "dtype": str,
+    "shape_or_none": _optional(_shape), "bool_or_none": _optional(_bool), "axis": _axis,
+    "dtype": str,
 }
 
 

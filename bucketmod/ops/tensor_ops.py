@@ -56,7 +56,8 @@ def _cmp(fn):
     return lambda a, b: fn(a, b).to(a.dtype)
 
 
-_ALIASES = {"elemwise_add": ("_plus", "_Plus", "_add"), "elemwise_sub": ("_minus", "_Minus", "_sub"),
+_ALIASES = {"elemwise_add": ("_plus", "_Plus", "_add"),
+            "elemwise_sub": ("_minus", "_Minus", "_sub"),
             "elemwise_mul": ("_mul", "_Mul"), "elemwise_div": ("_div", "_Div"),
             "broadcast_add": ("broadcast_plus",), "broadcast_sub": ("broadcast_minus",)}
 for _op, _fn in (("add", torch.add), ("sub", torch.sub), ("mul", torch.mul), ("div", torch.div)):

@@ -1,7 +1,6 @@
 """`mx.sym`: Variable, Group, load/load_json, and one function per registered operator."""
 from ..ops import all_ops
-from .symbol import (Group, Symbol, Variable, fromjson, load, load_json, make_op_function,
-                     var)
+from .symbol import Group, Symbol, Variable, fromjson, load, load_json, make_op_function, var
 
 
 def _install_operators(namespace):
@@ -46,8 +45,9 @@ def ones(shape, dtype=None, **kwargs):
 
 
 def _filled(op, shape, dtype, kwargs):
-    from .symbol import _invoke
     import numpy as np
+
+    from .symbol import _invoke
     name, attr = kwargs.pop("name", None), dict(kwargs.pop("attr", None) or {})
     attr.update({k: str(kwargs.pop(k)) for k in list(kwargs) if k.startswith("__")})
     shape = (shape,) if isinstance(shape, int) else tuple(shape)

@@ -7,7 +7,6 @@ import numpy as np
 
 from ..base import MXNetError
 from ..dtype import to_numpy_dtype
-from ..ops import registry
 from ..ops.params import param_to_string
 from ..ops.shape_ops import ShapeMismatch, is_known, merge
 
@@ -142,7 +141,8 @@ def infer_shapes(heads, known, partial):
                     shape = merge(node.name, shape, tuple(given))
                 except ShapeMismatch:
                     raise MXNetError(f"variable {node.name}: its __shape__ attribute "
-                                     f"{shape} disagrees with the given shape {tuple(given)}")
+                                     f"{shape} disagrees with the given shape "
+                                     f"{tuple(given)}") from None
             shapes[(id(node), 0)] = shape
     for _ in range(len(nodes) + 1):
         changed = False

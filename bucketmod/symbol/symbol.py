@@ -1,5 +1,4 @@
 """Symbol: MXNet's declarative graph — Variables, operators, inference, JSON, binding."""
-import copy as _copy
 import json
 import numbers
 import os

@@ -6,8 +6,15 @@ import types
 import pytest
 
 from bucketmod import callback
-from bucketmod.callback import (BatchEndParam, LogValidationMetricsCallback, ProgressBar,
-                                Speedometer, do_checkpoint, log_train_metric, module_checkpoint)
+from bucketmod.callback import (
+    BatchEndParam,
+    LogValidationMetricsCallback,
+    ProgressBar,
+    Speedometer,
+    do_checkpoint,
+    log_train_metric,
+    module_checkpoint,
+)
 
 
 class FakeMetric:

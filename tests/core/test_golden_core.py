@@ -5,9 +5,9 @@ import os
 
 import numpy as np
 import pytest
+from conftest import CORE_DATA, load_make_core
 
 import bucketmod as mx
-from conftest import CORE_DATA, load_make_core
 
 MC = load_make_core()
 OPS = json.load(open(os.path.join(CORE_DATA, "ops.json")))

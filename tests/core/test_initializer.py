@@ -9,6 +9,7 @@ import torch
 
 from bucketmod import initializer as init
 from bucketmod import random as mx_random
+from bucketmod import registry
 from bucketmod.ndarray import array, save, zeros
 from bucketmod.ndarray.ndarray import NDArray
 
@@ -188,7 +189,7 @@ def test_registry_and_create_errors():
         init.Uniform()(init.InitDesc("x_weight", attrs={"__init__": Twos().dumps()}), arr)
         assert arr.asnumpy().tolist() == [2, 2]
     finally:
-        init._REGISTRY.pop("twos")
+        registry._REGISTRY[init.Initializer].pop("twos")
 
 
 def test_verbosity_logs(caplog):

@@ -203,7 +203,7 @@ def test_prefetching_iter_renames_and_joins():
     assert [d.name for d in it.provide_data] == ["d1", "d2"]
     assert [d.name for d in it.provide_label] == ["softmax_label"]
     assert it.batch_size == 4
-    for epoch in range(2):
+    for _ in range(2):
         batches = list(it)
         assert [x.pad for x in batches] == [0, 0, 2]
         assert batches[1].data[0].asnumpy().tolist() == [4, 5, 6, 7]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bucketmod import metric
+from bucketmod import metric, registry
 from bucketmod.ndarray import array
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "golden", "data")
@@ -143,8 +143,8 @@ def test_register_and_alias():
         assert type(metric.create("mymetric")) is MyMetric
         assert type(metric.create("my_metric_alias")) is MyMetric
     finally:
-        metric._REGISTRY.pop("mymetric")
-        metric._REGISTRY.pop("my_metric_alias")
+        registry._REGISTRY[metric.EvalMetric].pop("mymetric")
+        registry._REGISTRY[metric.EvalMetric].pop("my_metric_alias")
 
 
 def test_f1_rejects_multiclass():

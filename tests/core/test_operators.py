@@ -112,8 +112,8 @@ def _nn_cases():
     out = []
     for n, k, h in ((2, 3, 4), (5, 17, 7)):
         out.append((f"fc-{n}x{k}x{h}", "FullyConnected", {"num_hidden": h},
-                    {"data": lambda n=n, k=k: _normal(n, k), "weight": lambda h=h, k=k: _normal(h, k),
-                     "bias": lambda h=h: _normal(h)},
+                    {"data": lambda n=n, k=k: _normal(n, k),
+                     "weight": lambda h=h, k=k: _normal(h, k), "bias": lambda h=h: _normal(h)},
                     lambda x: [F.linear(x["data"], x["weight"], x["bias"])]))
         out.append((f"fc_3d_nobias-{n}x{k}x{h}", "FullyConnected",
                     {"num_hidden": h, "no_bias": True},
@@ -122,8 +122,8 @@ def _nn_cases():
                     lambda x: [x["data"].reshape(x["data"].shape[0], -1) @ x["weight"].T]))
         out.append((f"fc_noflatten-{n}x{k}x{h}", "FullyConnected",
                     {"num_hidden": h, "flatten": False},
-                    {"data": lambda n=n, k=k: _normal(n, 3, k), "weight": lambda h=h, k=k: _normal(h, k),
-                     "bias": lambda h=h: _normal(h)},
+                    {"data": lambda n=n, k=k: _normal(n, 3, k),
+                     "weight": lambda h=h, k=k: _normal(h, k), "bias": lambda h=h: _normal(h)},
                     lambda x: [F.linear(x["data"], x["weight"], x["bias"])]))
     for tag, params, dshape, wshape in (
             ("basic", {"kernel": (3, 3), "num_filter": 2}, (1, 2, 5, 5), (2, 2, 3, 3)),
@@ -198,8 +198,8 @@ def _nn_cases():
         channels = 3
         shape = (4, 3, 2, 2) if axis == 1 else (4, 2, 3)
         out.append((f"bn-{tag}", "BatchNorm", params,
-                    {"data": lambda s=shape: _normal(*s), "gamma": lambda: _pos(channels),
-                     "beta": lambda: _normal(channels)}, bn_ref))
+                    {"data": lambda s=shape: _normal(*s), "gamma": lambda c=channels: _pos(c),
+                     "beta": lambda c=channels: _normal(c)}, bn_ref))
     return out
 
 

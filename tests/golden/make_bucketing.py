@@ -5,9 +5,10 @@ the training steps are defined once. From the repository root:
 
     /tmp/mxnet-ref/bin/python tests/golden/make_bucketing.py
         writes tests/golden/data/bucketing/: lm_init.params (the fixed start parameters,
-        mx.nd.save), lm_steps.npz (batches, and per step: outputs, gradients, parameters after the update,
-        perplexity), grad_req.json (MXNet's test_bucket_module_grad_req values), and an MXNet
-        checkpoint mxnet_lm-{4,6}-symbol.json, mxnet_lm.buckets, mxnet_lm-0001.params with the
+        mx.nd.save), lm_steps.npz (batches, and per step: outputs, gradients, parameters after
+        the update, perplexity), grad_req.json (MXNet's test_bucket_module_grad_req values),
+        and an MXNet checkpoint mxnet_lm-{4,6}-symbol.json, mxnet_lm.buckets,
+        mxnet_lm-0001.params with the
         outputs MXNet gives after loading it (mxnet_lm_outputs.npz).
     python tests/golden/make_bucketing.py --write DIR
         (project python) trains the same model with bucketmod and writes its checkpoint and

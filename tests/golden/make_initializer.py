@@ -8,8 +8,6 @@ LSTMBias and the values the name rules give (bias, gamma, beta, min, max, `__ini
 import json
 import os
 
-import numpy as np
-
 import mxnet as mx
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")

@@ -8,9 +8,8 @@ metric the (get, get_global) pairs after two updates, and after reset_local plus
 import json
 import os
 
-import numpy as np
-
 import mxnet as mx
+import numpy as np
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 

@@ -9,9 +9,8 @@ each of 5 updates, for a `*_weight` and a `*_bias` parameter updated through an 
 import json
 import os
 
-import numpy as np
-
 import mxnet as mx
+import numpy as np
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 STEPS = 5

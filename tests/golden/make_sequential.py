@@ -15,9 +15,8 @@ Writes into tests/golden/data/sequential/:
 import json
 import os
 
-import numpy as np
-
 import mxnet as mx
+import numpy as np
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sequential")
 BATCH = 8

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from bucketmod.kernels.activation import ACT_TYPES, activation_bwd, activation_fwd, activation_ref
+from kernel_cases import DTYPES, device, leaves
 
 from bucketmod.backend import backend
-from bucketmod.kernels.activation import ACT_TYPES, activation_bwd, activation_fwd, activation_ref
 from bucketmod.ops.activation import activation, leaky_relu
 from bucketmod.testing import assert_close
-from kernel_cases import DTYPES, device, leaves
 
 SHAPES = [(1,), (3, 37), (2, 3, 700)]  # tiny, odd, more than one 1024-block
 

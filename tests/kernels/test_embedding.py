@@ -1,11 +1,11 @@
 import pytest
 import torch
+from bucketmod.kernels.embedding import embedding_bwd, embedding_fwd, embedding_ref
+from kernel_cases import DTYPES, device
 
 from bucketmod.backend import backend
-from bucketmod.kernels.embedding import embedding_bwd, embedding_fwd, embedding_ref
 from bucketmod.ops.embedding import embedding
 from bucketmod.testing import assert_close
-from kernel_cases import DTYPES, device
 
 CASES = [(1, 1, 1), (7, 37, 9), (50, 1500, 40)]  # (V, D, M): D over one 1024-block
 

@@ -1,12 +1,11 @@
 import pytest
 import torch
+from bucketmod.kernels.fc import FC_ACTS, fc_bwd, fc_fwd, fc_ref
+from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 from bucketmod.backend import backend
-from bucketmod.kernels.fc import FC_ACTS, fc_bwd, fc_fwd, fc_ref
 from bucketmod.ops.fc import fully_connected
 from bucketmod.testing import assert_close
-
-from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 # (M, N, K): tiny, odd, not a multiple of the 32-blocks, rows over several blocks.
 CASES = [(1, 1, 1), (5, 7, 3), (37, 45, 70), (70, 33, 17)]

@@ -1,13 +1,13 @@
 import pytest
 import torch
-
-from bucketmod.backend import backend
 from bucketmod.kernels.gru_cell import gru_cell_bwd, gru_cell_fwd, gru_cell_ref
 from bucketmod.kernels.lstm_cell import lstm_cell_bwd, lstm_cell_fwd, lstm_cell_ref
 from bucketmod.kernels.rnn_cell import rnn_cell_bwd, rnn_cell_fwd, rnn_cell_ref
+from kernel_cases import DTYPES, device, leaves, requires_cuda
+
+from bucketmod.backend import backend
 from bucketmod.ops.rnn_cell import gru_cell, lstm_cell, rnn_cell
 from bucketmod.testing import assert_close
-from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 CASES = [pytest.param(*c, id="B{}-I{}-H{}".format(*c))
          for c in [(1, 1, 1), (3, 5, 7), (4, 33, 17)]]

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from bucketmod.kernels.softmax import softmax_bwd, softmax_fwd, softmax_ref
+from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 from bucketmod.backend import backend
-from bucketmod.kernels.softmax import softmax_bwd, softmax_fwd, softmax_ref
 from bucketmod.ops.softmax import log_softmax, softmax
 from bucketmod.testing import assert_close
-from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 # (shape, max_fused_size): one-block rows, and rows longer than one block (online loop).
 CASES = [((1, 1), 16384), ((3, 37), 16384), ((2, 5, 100), 16384), ((3, 37), 16),

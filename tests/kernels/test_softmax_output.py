@@ -1,14 +1,18 @@
 import pytest
 import torch
+from bucketmod.kernels.softmax_output import (
+    linear_cross_entropy_fwd,
+    linear_cross_entropy_ref,
+    softmax_output_bwd,
+    softmax_output_fwd,
+    softmax_output_ref,
+)
+from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 from bucketmod.backend import backend
-from bucketmod.kernels.softmax_output import (linear_cross_entropy_fwd,
-                                              linear_cross_entropy_ref, softmax_output_bwd,
-                                              softmax_output_fwd, softmax_output_ref)
 from bucketmod.ops.linear_cross_entropy import linear_cross_entropy
 from bucketmod.ops.softmax_output import softmax_output
 from bucketmod.testing import assert_close
-from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 CASES = [((1, 1), 16384), ((5, 37), 16384), ((4, 100), 16384), ((5, 37), 16)]
 OPTIONS = [dict(use_ignore=False, smooth_alpha=0.0), dict(use_ignore=True, smooth_alpha=0.1)]

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from bucketmod.rnn import corpus
-from bucketmod.rnn.corpus import (PTB_LENGTH_MEAN, PTB_LENGTH_STD, generate_corpus,
-                                  generate_sentences, load_ptb_style, sample_lengths, vocabulary)
+from bucketmod.rnn.corpus import (
+    PTB_LENGTH_MEAN,
+    PTB_LENGTH_STD,
+    generate_corpus,
+    generate_sentences,
+    load_ptb_style,
+    sample_lengths,
+    vocabulary,
+)
 
 PTB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ptb"
 
