@@ -30,6 +30,15 @@ def _to_numpy(x):
     return numpy.asarray(x)
 
 
+def _to_tensor(x):
+    """A torch view of an NDArray, tensor or array-like (no copy where there is one to view)."""
+    if isinstance(x, NDArray):
+        return x.tensor.detach()
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    return torch.as_tensor(numpy.asarray(x))
+
+
 def check_label_shapes(labels, preds, wrap=False, shape=False):
     """Check that labels and preds agree in length (or in shape, with `shape=True`).
 
@@ -408,18 +417,20 @@ class Perplexity(EvalMetric):
                                  f"{len(labels)} and {len(preds)}")
         loss, num = 0., 0
         for label, pred in zip(labels, preds):
-            pred = numpy.moveaxis(_to_numpy(pred).astype("float32"), self.axis, -1)
-            label = _to_numpy(label)
-            if label.size != pred.size / pred.shape[-1]:
-                raise AssertionError(f"shape mismatch: {label.shape} vs. {pred.shape}")
-            label = label.reshape(-1).astype("int32")
-            prob = pred.reshape(-1, pred.shape[-1])[numpy.arange(label.size), label]
+            pred = _to_tensor(pred).movedim(self.axis, -1)
+            label = _to_tensor(label)
+            if label.numel() * pred.shape[-1] != pred.numel():
+                raise AssertionError(f"shape mismatch: {tuple(label.shape)} vs. "
+                                     f"{tuple(pred.shape)}")
+            label = label.reshape(-1).to(device=pred.device, dtype=torch.int64)
+            index = label.clamp(0, pred.shape[-1] - 1)[:, None]  # MXNet's pick clips
+            prob = pred.reshape(-1, pred.shape[-1]).gather(1, index)[:, 0].float()
             if self.ignore_label is not None:
-                ignore = (label == self.ignore_label).astype(prob.dtype)
+                ignore = label == int(self.ignore_label)
                 num -= int(ignore.sum())
-                prob = prob * (1 - ignore) + ignore
-            loss -= float(numpy.log(numpy.maximum(numpy.float32(1e-10), prob)).sum())
-            num += prob.size
+                prob = torch.where(ignore, torch.ones_like(prob), prob)
+            loss -= float(torch.log(prob.clamp(min=1e-10)).sum())
+            num += prob.numel()
         self._add(loss, num)
 
     def get(self):
