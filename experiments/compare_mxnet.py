@@ -77,14 +77,18 @@ def main():
                                                       "lstm_bucketing_vs_mxnet.json"))
     args = parser.parse_args()
     pythons = {"bucketmod": sys.executable, "mxnet": args.mxnet_python}
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                         capture_output=True, text=True).stdout.strip()
     runs = [run_one(pythons[fw], fw, seed, args) for seed in args.seeds
             for fw in args.frameworks]
     import torch
-    doc = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+    env = {k: os.environ[k] for k in ("BUCKETMOD_FUSE", "BUCKETMOD_BACKEND", "OMP_NUM_THREADS")
+           if k in os.environ}
+    doc = {"command": " ".join([f"{k}={v}" for k, v in env.items()] +
+                               [os.path.basename(sys.executable)] + sys.argv),
            "date": datetime.date.today().isoformat(), "machine": cpu_name(),
            "cpus": os.cpu_count(), "torch": torch.__version__,
-           "git_sha": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                     capture_output=True, text=True).stdout.strip(),
+           "git_sha": sha,
            "summary": summarise(runs, args.num_epochs), "runs": runs}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
