@@ -2,6 +2,7 @@
 import os
 
 import torch
+import triton
 
 from . import _interpreter_compat
 
@@ -14,6 +15,29 @@ def interpreting():
 
 if interpreting():
     _interpreter_compat.apply()
+
+
+class _LazyAutotuner:
+    """`triton.autotune(configs, key)(fn)`, built at the first launch: Triton 3.2's autotuner
+    asks for a GPU driver as soon as it is built, and importing kernels must not need one."""
+
+    def __init__(self, fn, configs, key):
+        self.fn, self.configs, self.key = fn, configs, key
+        self._tuner = None
+
+    def __getitem__(self, grid):
+        if self._tuner is None:
+            self._tuner = triton.autotune(configs=self.configs, key=self.key)(self.fn)
+        return self._tuner[grid]
+
+
+def autotune(configs, key):
+    """Autotune over `configs` keyed on `key`; under the interpreter the one config is fixed
+    through `triton.heuristics` instead."""
+    if interpreting():
+        (config,) = configs
+        return triton.heuristics({k: (lambda args, v=v: v) for k, v in config.kwargs.items()})
+    return lambda fn: _LazyAutotuner(fn, configs, key)
 
 
 def check_dtype(name, t):

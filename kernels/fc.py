@@ -4,7 +4,7 @@ import triton
 import triton.language as tl
 
 from . import _alloc
-from ._common import check_dtype, input_precision, interpreting, upcast_dot
+from ._common import autotune, check_dtype, input_precision, interpreting, upcast_dot
 from .activation import act_fwd, act_grad_from_y, activation_ref
 
 FC_ACTS = ("", "relu", "sigmoid", "tanh", "softrelu")
@@ -41,7 +41,7 @@ def _tile_ids(M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.co
     return first_m + (i_p % width) % size_m, (i_p % width) // size_m
 
 
-@triton.autotune(configs=_fc_configs(), key=["N", "K", "ACTIVATION", "INPUT_PRECISION"])
+@autotune(configs=_fc_configs(), key=["N", "K", "ACTIVATION", "INPUT_PRECISION"])
 @triton.heuristics({"HAS_BIAS": lambda args: args["b"] is not None})
 @triton.jit
 def fc_fwd_kernel(x, w, b, y, M, N, K,
@@ -73,7 +73,7 @@ def fc_fwd_kernel(x, w, b, y, M, N, K,
     tl.store(p_y, acc.to(y.dtype.element_ty), mask=(o_m[:, None] < M) & (o_n[None, :] < N))
 
 
-@triton.autotune(configs=_fc_configs(), key=["N", "K", "ACTIVATION", "INPUT_PRECISION"])
+@autotune(configs=_fc_configs(), key=["N", "K", "ACTIVATION", "INPUT_PRECISION"])
 @triton.heuristics({"HAS_ACT": lambda args: args["y"] is not None})
 @triton.jit
 def fc_bwd_kernel(a, y, bm, c, M, N, K,
