@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import registry
-from .ndarray.ndarray import NDArray
+from .ndarray.ndarray import NDArray, as_ndarray
 
 __all__ = ["InitDesc", "Initializer", "Load", "Mixed", "Zero", "One", "Constant", "Uniform",
            "Normal", "Orthogonal", "Xavier", "MSRAPrelu", "Bilinear", "LSTMBias", "register",
@@ -35,17 +35,6 @@ class InitDesc(str):
         ret.attrs = attrs or {}
         ret.global_init = global_init
         return ret
-
-
-def _as_ndarray(arr):
-    if isinstance(arr, NDArray):
-        return arr
-    if isinstance(arr, torch.Tensor):
-        return NDArray(arr)
-    if isinstance(arr, np.ndarray):
-        return NDArray(torch.from_numpy(arr))
-    raise TypeError(f"arr: expected an NDArray, torch.Tensor or numpy array, "
-                    f"got {type(arr).__name__}")
 
 
 def _fill(arr, value):
@@ -107,7 +96,7 @@ class Initializer:
 
     def __call__(self, desc, arr):
         """Initialize `arr` (in place) for the parameter named by `desc`."""
-        arr = _as_ndarray(arr)
+        arr = as_ndarray(arr, "arr")
         if not isinstance(desc, InitDesc):
             self._legacy_init(desc, arr)
             return
@@ -254,9 +243,9 @@ class Load:
         self.verbose = verbose
 
     def __call__(self, name, arr):
-        arr = _as_ndarray(arr)
+        arr = as_ndarray(arr, "arr")
         if name in self.param:
-            saved = _as_ndarray(self.param[name])
+            saved = as_ndarray(self.param[name], "arr")
             if arr.shape != saved.shape:
                 raise AssertionError(f"Parameter {name} cannot be initialized from loading. "
                                      f"Shape mismatch, target {arr.shape} vs loaded "

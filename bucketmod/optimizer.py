@@ -16,25 +16,13 @@ import numpy as np
 import torch
 
 from .lr_scheduler import LRScheduler
-from .ndarray.ndarray import NDArray
+from .ndarray.ndarray import NDArray, as_ndarray
 
 __all__ = ["Optimizer", "SGD", "NAG", "Signum", "Adam", "AdaGrad", "RMSProp", "AdaDelta", "Ftrl",
            "Adamax", "Nadam", "FTML", "DCASGD", "SGLD", "ccSGD", "Test", "Updater", "create",
            "get_updater", "register"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def as_ndarray(value, arg):
-    """NDArray, torch.Tensor or numpy array -> NDArray sharing its memory (updates show through)."""
-    if isinstance(value, NDArray):
-        return value
-    if isinstance(value, torch.Tensor):
-        return NDArray(value)
-    if isinstance(value, np.ndarray):
-        return NDArray(torch.from_numpy(value))
-    raise TypeError(f"{arg}: expected an NDArray, torch.Tensor or numpy array, "
-                    f"got {type(value).__name__}")
 
 
 def _zeros_like(weight, dtype=None):

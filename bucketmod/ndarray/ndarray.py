@@ -362,6 +362,19 @@ def _index_key(key):
     return key
 
 
+def as_ndarray(value, arg="array"):
+    """NDArray, torch.Tensor or numpy array -> an NDArray sharing its memory, so that writes
+    (an optimizer's update, an initializer's fill) show through to the caller's array."""
+    if isinstance(value, NDArray):
+        return value
+    if isinstance(value, torch.Tensor):
+        return NDArray(value)
+    if isinstance(value, np.ndarray):
+        return NDArray(torch.from_numpy(value))
+    raise TypeError(f"{arg}: expected an NDArray, torch.Tensor or numpy array, "
+                    f"got {type(value).__name__}")
+
+
 def as_tensor(value, dtype=None, device=None):
     """NDArray, torch.Tensor, numpy array, list or scalar -> torch.Tensor (no copy if possible).
 
