@@ -72,7 +72,7 @@ class Executor:
     """A bound symbol. Use `Symbol.bind`/`simple_bind` to make one."""
 
     def __init__(self, symbol, ctx, args, args_grad=None, grad_req="write", aux_states=None,
-                 shared_exec=None, owned_bytes=None):
+                 owned_bytes=None):
         self._symbol = symbol
         self._ctx = ctx if isinstance(ctx, Context) else Context(ctx or current_context())
         self._arg_names = symbol.list_arguments()
@@ -99,7 +99,6 @@ class Executor:
         self._monitor_all = False
         self._graph = None
         self.outputs = []
-        self._shared_exec = shared_exec
         self._owned_bytes = owned_bytes if owned_bytes is not None else sum(
             a.tensor.numel() * a.tensor.element_size() for a in self._all_arrays())
 
@@ -140,7 +139,7 @@ class Executor:
                 aux[name] = pool.share(name, shape, shared_exec.aux_dict)
             else:
                 aux[name] = pool.take(name, shape, dt, "aux")
-        return cls(symbol, ctx, args, grads, reqs, aux, shared_exec=shared_exec,
+        return cls(symbol, ctx, args, grads, reqs, aux,
                    owned_bytes=pool.allocated_bytes)
 
     def _all_arrays(self):
@@ -235,7 +234,6 @@ class Executor:
                     self._report(node, ins, outs)
         out_tensors = [values[(id(n), i)] for n, i in heads]
         self._graph = (out_tensors, leaves) if train_grads else None
-        self._trained = is_train
         self.outputs = [NDArray(t.detach(), self._ctx) for t in out_tensors]
         return self.outputs
 

@@ -40,7 +40,6 @@ class BaseModule:
         self.params_initialized = False
         self.optimizer_initialized = False
         self._symbol = None
-        self._total_exec_bytes = 0
 
     # -- state guards -----------------------------------------------------------------------
     def _check_bound(self, what):

@@ -120,9 +120,6 @@ class BucketingModule(BaseModule):
     def _total_exec_bytes(self):
         return sum(m._total_exec_bytes for m in self._buckets.values())
 
-    @_total_exec_bytes.setter
-    def _total_exec_bytes(self, value):
-        pass
 
     def get_bucket_module(self, bucket_key):
         """The Module bound for `bucket_key` (KeyError if that bucket is not bound)."""

@@ -113,9 +113,6 @@ class Module(BaseModule):
     def _total_exec_bytes(self):
         return self._exec_group.total_exec_bytes if self._exec_group else 0
 
-    @_total_exec_bytes.setter
-    def _total_exec_bytes(self, value):
-        pass
 
     # -- binding ----------------------------------------------------------------------------
     def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False,

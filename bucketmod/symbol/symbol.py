@@ -9,7 +9,7 @@ import numpy as np
 from .. import name as _name
 from ..attribute import AttrScope
 from ..base import MXNetError
-from ..context import Context, current_context
+from ..context import current_context
 from ..ops import registry
 from . import graph
 from .graph import DTYPE_TO_CODE, HIDDEN_KEYS, Node
@@ -230,9 +230,13 @@ class Symbol:
 
     def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None,
              group2ctx=None, shared_exec=None):
-        """Bind to given arrays (lists in list_arguments order, or dicts by name)."""
+        """Bind to given arrays (lists in list_arguments order, or dicts by name).
+
+        `group2ctx` and `shared_exec` are accepted as MXNet's signature has them: every array
+        is given here, so there is no memory left to share (`simple_bind` shares).
+        """
         from ..executor import Executor
-        return Executor(self, ctx, args, args_grad, grad_req, aux_states, shared_exec)
+        return Executor(self, ctx, args, args_grad, grad_req, aux_states)
 
     def eval(self, ctx=None, **kwargs):
         ctx = ctx or current_context()
@@ -451,7 +455,3 @@ def load(fname):
 
 def fromjson(json_str):
     return load_json(json_str)
-
-
-def _as_context(ctx):
-    return ctx if isinstance(ctx, Context) else Context(ctx)
