@@ -5,6 +5,7 @@ set -u
 OUT="${OUT:-experiments/results/gpu}"
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the device machine has no install step
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv > "$OUT/nvidia-smi.csv" 2>&1
 python -m pytest -q tests/kernels -p no:cacheprovider --junitxml="$OUT/kernels-junit.xml" \
     > "$OUT/pytest.txt" 2>&1
