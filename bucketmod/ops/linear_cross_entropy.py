@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from ._triton_path import allow_tf32, triton_ok
-from .softmax_output import _kernel_scale
+from .softmax_output import normalised_scale
 
 
 class LinearCrossEntropyFunction(torch.autograd.Function):
@@ -14,7 +14,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, label, options, chunk_rows, tf32):
         from bucketmod.kernels.softmax_output import linear_cross_entropy_fwd
-        scale = _kernel_scale(label, options, x.shape[0])
+        scale = normalised_scale(label, options, x.shape)
         loss, dx, dw, db = linear_cross_entropy_fwd(
             x, weight, bias, label, scale, options["ignore_label"], options["use_ignore"],
             options["smooth_alpha"], chunk_rows, tf32)
@@ -39,7 +39,7 @@ def _torch_loss(x, weight, bias, label, options):
     rows = -(q * torch.log_softmax(logits, -1)).sum(-1)
     if options["use_ignore"]:
         rows = rows * (label != options["ignore_label"]).to(rows.dtype)
-    return (rows * _kernel_scale(label, options, x.shape[0])).sum()
+    return (rows * normalised_scale(label, options, x.shape)).sum()
 
 
 def linear_cross_entropy(x, weight, bias, label, *, grad_scale=1.0, ignore_label=-1.0,

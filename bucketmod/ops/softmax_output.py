@@ -87,13 +87,15 @@ def _from_rows(rows, shape, multi_output):
     return rows.reshape(shape)
 
 
-def _kernel_scale(lab, options, shape):
-    """grad_scale / normaliser (a 1-element tensor for 'valid', so it costs no host sync)."""
+def normalised_scale(lab, options, shape):
+    """grad_scale / normaliser for data of `shape` (a 1-element tensor for 'valid', so it costs
+    no host sync)."""
     norm = options["normalization"]
     if norm == "valid":
         count = (lab != options["ignore_label"]).sum().clamp(min=1).to(torch.float32)
         return options["grad_scale"] / count
-    return options["grad_scale"] / _fixed_normaliser(norm, shape, options["multi_output"])
+    return options["grad_scale"] / _fixed_normaliser(norm, shape,
+                                                     options.get("multi_output", False))
 
 
 class SoftmaxOutputFunction(torch.autograd.Function):
@@ -125,7 +127,7 @@ class SoftmaxOutputFunction(torch.autograd.Function):
         if ctx.triton:
             from bucketmod.kernels.softmax_output import softmax_output_bwd
             o = ctx.options
-            grad = softmax_output_bwd(prob, label, _kernel_scale(label, o, ctx.shape),
+            grad = softmax_output_bwd(prob, label, normalised_scale(label, o, ctx.shape),
                                       o["ignore_label"], o["use_ignore"], o["smooth_alpha"])
             return _from_rows(grad, ctx.shape, o["multi_output"]), None, None
         return softmax_output_grad(prob, label, **ctx.options), None, None

@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the CPU mode of the harness")
 def test_bench_kernels_cpu_mode_writes_json_and_plots(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_kernels.py"),
-                           "--quick", "--ops", "fc,softmax,lstm_cell", "--out", str(tmp_path)],
+                           "--quick", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120,
                           env={**__import__("os").environ, "TRITON_INTERPRET": ""})
     assert done.returncode == 0, done.stderr
@@ -20,7 +20,9 @@ def test_bench_kernels_cpu_mode_writes_json_and_plots(tmp_path):
     env = data["environment"]
     assert env["device"].startswith("cpu") and env["torch"] and env["triton"]
     rows = data["results"]
-    assert {r["op"] for r in rows} == {"fc", "softmax", "lstm_cell"}
+    assert {r["op"] for r in rows} == {"fc", "activation", "softmax", "softmax_output",
+                                       "embedding", "linear_cross_entropy", "lstm_cell",
+                                       "gru_cell"}
     assert {r["mode"] for r in rows} == {"fwd", "fwdbwd"}
     for r in rows:
         assert r["provider"] == "torch" and r["ms"] > 0 and r["ms_p20"] <= r["ms_p80"]
