@@ -46,19 +46,43 @@ def _other(node, entry_node):
     return None
 
 
+def _two_fcs(g, add, gates):
+    """The two FullyConnected nodes (i2h, h2h: bias, flatten, `gates` blocks) summed by `add`,
+    each read by nothing else; None otherwise."""
+    if not _is(add, "elemwise_add"):
+        return None
+    fcs = [c for c, _ in add.inputs]
+    if fcs[0] is fcs[1] or any(not _is(fc, "FullyConnected", flatten=True, no_bias=False) or
+                               g.sole_user(fc) is not add for fc in fcs):
+        return None
+    num_hidden = fcs[0].params["num_hidden"]
+    if num_hidden % gates or fcs[1].params["num_hidden"] != num_hidden:
+        return None
+    return fcs
+
+
+class _Match:
+    """One cell step: the fused op with its params and input entries, the nodes whose output
+    0 becomes fused output k, and the nodes that disappear."""
+
+    def __init__(self, op, params, inputs, outputs, internal):
+        self.op, self.params, self.inputs = op, params, inputs
+        self.outputs, self.internal = outputs, internal
+
+
+def _cell_inputs(fcs, states):
+    return [fcs[0].inputs[0]] + states + [e for fc in fcs for e in fc.inputs[1:3]]
+
+
 def _match_lstm(g, slc):
-    """The entries of one MXNet LSTMCell step whose gates are split by `slc`, or None."""
+    """One MXNet LSTMCell step whose gates `slc` splits, or None."""
     if not _is(slc, "SliceChannel", num_outputs=4, axis=1, squeeze_axis=False):
         return None
     add = slc.inputs[0][0]
-    if slc.inputs[0][1] != 0 or not _is(add, "elemwise_add") or g.sole_user(add) is not slc:
+    if slc.inputs[0][1] != 0 or g.sole_user(add) is not slc:
         return None
-    fcs = [c for c, _ in add.inputs]
-    if any(not _is(fc, "FullyConnected", flatten=True, no_bias=False) or
-           g.sole_user(fc) is not add for fc in fcs) or fcs[0] is fcs[1]:
-        return None
-    num_hidden = fcs[0].params["num_hidden"]
-    if num_hidden % 4 or fcs[1].params["num_hidden"] != num_hidden:
+    fcs = _two_fcs(g, add, 4)
+    if fcs is None:
         return None
     acts = []
     for idx, act_type in enumerate(_LSTM_ACTS):
@@ -84,30 +108,108 @@ def _match_lstm(g, slc):
     if tanh_c is None or not _is(tanh_c[0], "Activation", act_type="tanh") or \
             tanh_c[0].inputs[0] != (next_c, 0) or g.sole_user(tanh_c[0]) is not m_out:
         return None
-    return {"x": fcs[0].inputs[0], "h": fcs[1].inputs[0], "c": c_prev, "fcs": fcs,
-            "num_hidden": num_hidden // 4, "next_c": next_c, "next_h": m_out,
-            "internal": fcs + [add, slc, m_fc, m_ig, tanh_c[0]] + acts}
+    return _Match("_fused_lstm_cell", {"num_hidden": fcs[0].params["num_hidden"] // 4},
+                  _cell_inputs(fcs, [fcs[1].inputs[0], c_prev]), [m_out, next_c],
+                  fcs + [add, slc, m_fc, m_ig, tanh_c[0]] + acts)
 
 
-def fuse_lstm_cells(heads):
-    """Replace every unrolled MXNet LSTMCell step by `_fused_lstm_cell` (outputs: h, c)."""
+def _match_gru(g, out):
+    """One MXNet GRUCell step ending in `out` = (1 - z) * n + z * h, or None."""
+    if not _is(out, "elemwise_add"):
+        return None
+    m_n, m_h = (c for c, _ in out.inputs)
+    if not (_is(m_n, "elemwise_mul") and _is(m_h, "elemwise_mul")) or m_n is m_h or \
+            g.sole_user(m_n) is not out or g.sole_user(m_h) is not out:
+        return None
+    (one_minus, _), (a_n, _) = m_n.inputs
+    (a_z, _), h_prev = m_h.inputs
+    if not (_is(one_minus, "_rminus_scalar", scalar=1.0) and
+            _is(a_n, "Activation", act_type="tanh") and
+            _is(a_z, "Activation", act_type="sigmoid")) or one_minus.inputs[0][0] is not a_z:
+        return None
+    if {id(u) for u in g.users[(id(a_z), 0)]} != {id(one_minus), id(m_h)} or \
+            (id(a_z), 0) in g.heads or g.sole_user(one_minus) is not m_n or \
+            g.sole_user(a_n) is not m_n:
+        return None
+    add_n = a_n.inputs[0][0]
+    if not _is(add_n, "elemwise_add") or g.sole_user(add_n) is not a_n:
+        return None
+    (slc_i, i_idx), (m_r, _) = add_n.inputs
+    add_z = a_z.inputs[0][0]
+    if not (_is(m_r, "elemwise_mul") and _is(add_z, "elemwise_add")) or \
+            g.sole_user(m_r) is not add_n or g.sole_user(add_z) is not a_z:
+        return None
+    (a_r, _), (slc_h, h_idx) = m_r.inputs
+    if not _is(a_r, "Activation", act_type="sigmoid") or g.sole_user(a_r) is not m_r:
+        return None
+    add_r = a_r.inputs[0][0]
+    if not _is(add_r, "elemwise_add") or g.sole_user(add_r) is not a_r:
+        return None
+    slices = (slc_i, slc_h)
+    if (i_idx, h_idx) != (2, 2) or add_r.inputs != [(slc_i, 0), (slc_h, 0)] or \
+            add_z.inputs != [(slc_i, 1), (slc_h, 1)] or any(
+                not _is(s, "SliceChannel", num_outputs=3, axis=1, squeeze_axis=False)
+                for s in slices):
+        return None
+    fcs = [s.inputs[0][0] for s in slices]
+    if any(s.inputs[0][1] != 0 or g.sole_user(fc) is not s for s, fc in zip(slices, fcs)):
+        return None
+    if any(not _is(fc, "FullyConnected", flatten=True, no_bias=False) for fc in fcs) or \
+            fcs[0].params["num_hidden"] != fcs[1].params["num_hidden"] or \
+            fcs[0].params["num_hidden"] % 3 or fcs[1].inputs[0] != h_prev:
+        return None
+    return _Match("_fused_gru_cell", {"num_hidden": fcs[0].params["num_hidden"] // 3},
+                  _cell_inputs(fcs, [h_prev]), [out],
+                  fcs + list(slices) + [add_r, a_r, add_z, a_z, m_r, add_n, a_n, one_minus,
+                                        m_n, m_h])
+
+
+def _match_rnn(g, act):
+    """One MXNet RNNCell step `act(i2h + h2h)` with act tanh or relu, or None."""
+    if not _is(act, "Activation") or act.params["act_type"] not in ("tanh", "relu"):
+        return None
+    add = act.inputs[0][0]
+    if g.sole_user(add) is not act:
+        return None
+    fcs = _two_fcs(g, add, 1)
+    if fcs is None:
+        return None
+    return _Match("_fused_rnn_cell", {"num_hidden": fcs[0].params["num_hidden"],
+                                      "act_type": act.params["act_type"]},
+                  _cell_inputs(fcs, [fcs[1].inputs[0]]), [act], fcs + [add])
+
+
+MATCHERS = (_match_lstm, _match_gru, _match_rnn)
+
+
+def fuse_cells(heads):
+    """Replace every unrolled MXNet LSTMCell, GRUCell and RNNCell step by one fused node."""
     g = _Graph(heads)
-    matches = [m for m in (_match_lstm(g, n) for n in g.nodes) if m is not None]
+    matches, claimed = [], set()
+    for node in g.nodes:
+        for matcher in MATCHERS:
+            m = matcher(g, node)
+            if m is None:
+                continue
+            nodes = {id(n) for n in m.internal + m.outputs}
+            if nodes & claimed:
+                continue
+            claimed |= nodes
+            matches.append(m)
     if not matches:
         return heads
-    fused_op = registry.get("_fused_lstm_cell")
     produced_by, internal = {}, set()
     for m in matches:
-        produced_by[id(m["next_h"])] = (m, 0)
-        produced_by[id(m["next_c"])] = (m, 1)
-        internal.update(id(n) for n in m["internal"])
+        for k, node in enumerate(m.outputs):
+            produced_by[id(node)] = (m, k)
+        internal.update(id(n) for n in m.internal)
     copies, fused = {}, {}
 
     def entry(e):
         node, idx = e
         if id(node) in produced_by:
-            m, out = produced_by[id(node)]
-            return (fused[id(m["next_h"])], out)
+            m, k = produced_by[id(node)]
+            return (fused[id(m)], k)
         return (copies[id(node)], idx)
 
     for node in g.nodes:
@@ -117,18 +219,15 @@ def fuse_lstm_cells(heads):
             continue
         elif id(node) in produced_by:
             m, _ = produced_by[id(node)]
-            if id(m["next_h"]) in fused:
-                continue
-            weights = [entry(e) for fc in m["fcs"] for e in fc.inputs[1:3]]
-            inputs = [entry(m["x"]), entry(m["h"]), entry(m["c"])] + weights
-            fused[id(m["next_h"])] = Node.derived(
-                fused_op, m["next_h"].name + "_fused", {"num_hidden": m["num_hidden"]}, inputs)
+            if id(m) not in fused:
+                fused[id(m)] = Node.derived(registry.get(m.op), m.outputs[0].name + "_fused",
+                                            m.params, [entry(e) for e in m.inputs])
         else:
             copies[id(node)] = node.with_inputs([entry(e) for e in node.inputs])
     return [entry(e) for e in heads]
 
 
-PASSES = (fuse_lstm_cells,)
+PASSES = (fuse_cells,)
 
 
 def optimize(heads):

@@ -11,10 +11,19 @@ from bucketmod.symbol import passes
 V, H, E, T, N = 23, 8, 6, 4, 3
 
 
-def lstm_lm(num_layers=2, begin_state=None):
+CELLS = {"lstm": lambda i: mx.rnn.LSTMCell(num_hidden=H, prefix=f"lstm_l{i}_"),
+         "gru": lambda i: mx.rnn.GRUCell(num_hidden=H, prefix=f"gru_l{i}_"),
+         "rnn_tanh": lambda i: mx.rnn.RNNCell(num_hidden=H, prefix=f"rnn_l{i}_"),
+         "rnn_relu": lambda i: mx.rnn.RNNCell(num_hidden=H, activation="relu",
+                                              prefix=f"rnn_l{i}_")}
+FUSED_OP = {"lstm": "_fused_lstm_cell", "gru": "_fused_gru_cell", "rnn_tanh": "_fused_rnn_cell",
+            "rnn_relu": "_fused_rnn_cell"}
+
+
+def lstm_lm(num_layers=2, begin_state=None, cell="lstm"):
     stack = mx.rnn.SequentialRNNCell()
     for i in range(num_layers):
-        stack.add(mx.rnn.LSTMCell(num_hidden=H, prefix=f"lstm_l{i}_"))
+        stack.add(CELLS[cell](i))
     data = mx.sym.Variable("data")
     embed = mx.sym.Embedding(data=data, input_dim=V, output_dim=E, name="embed")
     outputs, states = stack.unroll(T, inputs=embed, begin_state=begin_state, merge_outputs=True)
@@ -40,12 +49,13 @@ def run(sym, fuse, monkeypatch, seed=42, **shapes):
         k: v.asnumpy() for k, v in exe.grad_dict.items()}
 
 
+@pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_fused_lstm_matches_unrolled(monkeypatch, num_layers):
-    sym, _ = lstm_lm(num_layers)
+def test_fused_cell_matches_unrolled(monkeypatch, num_layers, cell):
+    sym, _ = lstm_lm(num_layers, cell=cell)
     exe, out_fused, grads_fused = run(sym, True, monkeypatch, data=(N, T),
                                       softmax_label=(N, T))
-    assert sum(n.op is not None and n.op.name == "_fused_lstm_cell"
+    assert sum(n.op is not None and n.op.name == FUSED_OP[cell]
                for n, _ in exe._fused_plan) == num_layers * T
     _, out_plain, grads_plain = run(sym, False, monkeypatch, data=(N, T), softmax_label=(N, T))
     np.testing.assert_allclose(out_fused[0], out_plain[0], rtol=1e-5, atol=1e-6)
@@ -54,9 +64,10 @@ def test_fused_lstm_matches_unrolled(monkeypatch, num_layers):
                                    err_msg=name)
 
 
-def test_fused_lstm_final_states_as_outputs(monkeypatch):
-    """The last h and c are outputs too: they come from the fused node's two outputs."""
-    loss, states = lstm_lm(1)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_cell_final_states_as_outputs(monkeypatch, cell):
+    """The last states are outputs too: they come from the fused node's outputs."""
+    loss, states = lstm_lm(1, cell=cell)
     sym = mx.sym.Group([loss] + list(states))
     _, fused, g_fused = run(sym, True, monkeypatch, data=(N, T), softmax_label=(N, T))
     _, plain, g_plain = run(sym, False, monkeypatch, data=(N, T), softmax_label=(N, T))
@@ -72,8 +83,8 @@ def test_intermediate_output_blocks_fusion():
     out, _ = cell(mx.sym.Variable("x"), cell.begin_state())
     gate = out.get_internals()["l_t0_i_output"]
     group = mx.sym.Group([out, gate])
-    assert passes.fuse_lstm_cells(group._outputs) is group._outputs
-    assert passes.fuse_lstm_cells(out._outputs) is not out._outputs
+    assert passes.fuse_cells(group._outputs) is group._outputs
+    assert passes.fuse_cells(out._outputs) is not out._outputs
 
 
 def test_monitor_sees_every_unfused_node():
