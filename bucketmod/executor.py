@@ -90,11 +90,9 @@ class Executor:
                                         not self._aux_names)
         self._check_grad_shapes()
         self._heads = symbol._outputs
-        self._plain_plan = self._plan(self._heads)
-        fused_heads = passes.optimize(self._heads) if FUSE_GRAPHS else self._heads
-        self._fused_heads = fused_heads
-        self._fused_plan = self._plain_plan if fused_heads is self._heads else self._plan(
-            fused_heads)
+        self._fused_heads = passes.optimize(self._heads) if FUSE_GRAPHS else self._heads
+        self._fused_plan = self._plan(self._fused_heads)
+        self._plain_plan = self._fused_plan if self._fused_heads is self._heads else None
         self._monitor = None
         self._monitor_all = False
         self._graph = None
@@ -218,6 +216,8 @@ class Executor:
         train_grads = is_train and any(r != "null" for r in self._grad_req.values())
         values, leaves = {}, {}
         monitored = self._monitor is not None
+        if monitored and self._plain_plan is None:
+            self._plain_plan = self._plan(self._heads)
         plan, heads = (self._plain_plan, self._heads) if monitored else (
             self._fused_plan, self._fused_heads)
         with torch.set_grad_enabled(train_grads):
