@@ -134,6 +134,8 @@ class EvalMetric:
         return _zip_name_value(*self.get_global())
 
     def _add(self, value, count):
+        # a python float: numpy 2 keeps float32 scalars float32, and sums must not lose bits
+        value = float(value)
         self.sum_metric += value
         self.global_sum_metric += value
         self.num_inst += count
