@@ -9,6 +9,7 @@ written by MXNet itself), with three deliberate differences, each a bug fix:
 - PrefetchingIter's worker thread holds no reference to the iterator, so it stops when the
   iterator is garbage-collected (or `close()`d).
 """
+import atexit
 import numbers
 import queue
 import threading
@@ -405,6 +406,20 @@ class ResizeIter(DataIter):
         return self.current_batch.pad
 
 
+# (thread, requests) of every PrefetchingIter worker not yet told to stop.
+_LIVE_WORKERS = set()
+
+
+@atexit.register
+def _stop_workers():
+    """Let each worker finish the fetch it is in and end: a daemon thread still running torch
+    code when the interpreter finalises aborts the process."""
+    for thread, requests in list(_LIVE_WORKERS):
+        requests.put(None)
+        thread.join()
+    _LIVE_WORKERS.clear()
+
+
 def _prefetch_worker(iters, requests, results):
     """Fetch one batch from every iterator per request; a None request ends the thread."""
     while requests.get() is not None:
@@ -457,6 +472,7 @@ class PrefetchingIter(DataIter):
         self._thread = threading.Thread(target=_prefetch_worker,
                                         args=(iters, self._requests, self._results), daemon=True)
         self._thread.start()
+        _LIVE_WORKERS.add((self._thread, self._requests))
         self._request()
 
     def _request(self):
@@ -543,11 +559,14 @@ class PrefetchingIter(DataIter):
 
     def close(self):
         """Stop the worker thread (also done when the iterator is garbage-collected)."""
+        _LIVE_WORKERS.discard((self._thread, self._requests))
         if self._thread.is_alive():
             self._requests.put(None)
             self._thread.join()
 
     def __del__(self):
         thread = getattr(self, "_thread", None)
-        if thread is not None and thread.is_alive():
-            self._requests.put(None)
+        if thread is not None:
+            _LIVE_WORKERS.discard((thread, self._requests))
+            if thread.is_alive():
+                self._requests.put(None)

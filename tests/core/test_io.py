@@ -1,6 +1,8 @@
 """mx.io against batch sequences recorded from MXNet 1.9.1 (tests/golden/make_io.py)."""
 import gc
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -277,3 +279,28 @@ def test_prefetching_iter_reset_mid_epoch():
     assert not it.iter_next()
     it.close()
     it.close()
+
+
+_EXIT_WHILE_FETCHING = """
+import torch
+import bucketmod as mx
+
+class Slow(mx.io.DataIter):
+    provide_data = [mx.io.DataDesc("data", (2, 2))]
+    provide_label = []
+
+    def next(self):
+        a = torch.ones(256, 256)
+        for _ in range(200):
+            a = (a @ a).clamp_(-1, 1)
+        return mx.io.DataBatch([mx.nd.array(a[:2, :2])], [])
+
+it = mx.io.PrefetchingIter(Slow(2))
+next(it)  # the worker starts the next fetch, in torch, as the interpreter exits
+"""
+
+
+def test_prefetching_iter_exit_while_fetching():
+    done = subprocess.run([sys.executable, "-c", _EXIT_WHILE_FETCHING], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
