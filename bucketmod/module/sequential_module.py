@@ -66,6 +66,7 @@ class SequentialModule(BaseModule):
         self._links = []
         self._feed_names = []
         self._label_shapes = None
+        self._stale = set()  # indices of modules bound by a bind() that then failed
 
     def add(self, module, take_labels=False, auto_wiring=False):
         """Append `module` to the chain; returns self, so calls can be chained.
@@ -167,9 +168,12 @@ class SequentialModule(BaseModule):
                                  for_training=for_training,
                                  inputs_need_grad=inputs_need_grad or (for_training and
                                                                        index > 0),
-                                 force_rebind=force_rebind, shared_module=None,
-                                 grad_req=grad_req)
+                                 force_rebind=force_rebind or index in self._stale,
+                                 shared_module=None, grad_req=grad_req)
+                # until the whole chain binds, this module's binding is not the chain's
+                self._stale.add(index)
                 shapes = list(link.module.output_shapes)
+        self._stale.clear()
         self._feed_names = feed_names
         takes_labels = any(link.take_labels for link in self._links)
         self._label_shapes = label_shapes if takes_labels else None

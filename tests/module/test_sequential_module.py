@@ -250,6 +250,21 @@ def test_bind_mismatched_names_names_the_module():
         loss.bind([("data", (BATCH, 5))], [("softmax_label", (BATCH,))])
 
 
+
+def test_bind_after_a_failed_bind_rebinds_the_chain():
+    # module 1 accepts (6, 4) but not (2, 4); the failed bind leaves module 0 bound on (2, 5)
+    first = mx.mod.Module(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=4,
+                                                name="fc1"), label_names=None)
+    second = mx.mod.Module(mx.sym.Reshape(mx.sym.Variable("fc1_output"), shape=(3, -1)),
+                           data_names=["fc1_output"], label_names=None)
+    seq = mx.mod.SequentialModule().add(first).add(second)
+    with pytest.raises(MXNetError, match=r"module 1 \(Module\)"):
+        seq.bind([("data", (2, 5))], for_training=False)
+    assert not seq.binded
+    seq.bind([("data", (6, 5))], for_training=False)
+    assert seq.binded and first.data_shapes[0].shape == (6, 5)
+    assert [tuple(s[1]) for s in seq.output_shapes] == [(3, 8)]
+
 def test_auto_wiring_count_mismatch():
     seq = mx.mod.SequentialModule().add(mx.mod.Module(body(), label_names=None))
     seq.add(mx.mod.PythonModule(["a", "b"], None, ["c", "d"]), auto_wiring=True)
