@@ -9,12 +9,6 @@ import torch
 from ._triton_path import triton_ok
 
 
-def softmax_axis(data, multi_output, preserve_shape):
-    if multi_output:
-        return 1
-    return -1
-
-
 def _fixed_normaliser(normalization, shape, multi_output):
     """What MXNet divides grad_scale by, for 'null' and 'batch': 1 or N, times the spatial
     size with multi_output."""
@@ -112,7 +106,7 @@ class SoftmaxOutputFunction(torch.autograd.Function):
                 ctx.save_for_backward(prob, lab)
                 ctx.options, ctx.shape = options, data.shape
                 return _from_rows(prob, data.shape, options["multi_output"])
-        axis = softmax_axis(data, options["multi_output"], options["preserve_shape"])
+        axis = 1 if options["multi_output"] else -1
         if axis == -1 and not options["preserve_shape"] and data.dim() > 2:
             prob = torch.softmax(data.reshape(data.shape[0], -1), -1).reshape(data.shape)
         else:
