@@ -453,3 +453,40 @@ class LSTMBias(Initializer):
         with torch.no_grad():
             arr.tensor.zero_()
             arr.tensor[num_hidden:2 * num_hidden] = self.forget_bias
+
+
+@register
+class FusedRNN(Initializer):
+    """The packed parameter vector of a FusedRNNCell, initialised piece by piece.
+
+    Each unpacked weight and bias gets `init` (or, if None, the global initializer); with
+    mode 'lstm' every forget-gate bias (`..._f_bias`, i2h and h2h alike) is `forget_bias`, as
+    MXNet does.
+    """
+
+    def __init__(self, init, num_hidden, num_layers, mode, bidirectional=False,
+                 forget_bias=1.0):
+        if isinstance(init, str):
+            init = create(init)
+        super().__init__(init=init.dumps() if init is not None else None,
+                         num_hidden=num_hidden, num_layers=num_layers, mode=mode,
+                         bidirectional=bidirectional, forget_bias=forget_bias)
+        self._init = init
+        self._num_hidden = num_hidden
+        self._num_layers = num_layers
+        self._mode = mode
+        self._bidirectional = bidirectional
+        self._forget_bias = forget_bias
+
+    def _init_weight(self, desc, arr):
+        from .rnn.rnn_cell import FusedRNNCell
+        cell = FusedRNNCell(self._num_hidden, self._num_layers, self._mode, self._bidirectional,
+                            forget_bias=self._forget_bias, prefix="")
+        pieces = cell.unpack_weights({"parameters": arr})
+        global_init = getattr(desc, "global_init", None) or Uniform()
+        for name, piece in pieces.items():
+            if self._mode == "lstm" and name.endswith("_f_bias"):
+                _fill(piece, self._forget_bias)
+            else:
+                (self._init or global_init)(InitDesc(name, global_init=global_init), piece)
+        _assign(arr, cell.pack_weights(pieces)["parameters"])

@@ -277,3 +277,41 @@ def test_rnn_op_rejects_wrong_parameter_size():
     args["r_parameters"] = mx.nd.zeros((7,))
     with pytest.raises(mx.MXNetError, match="parameters"):
         sym.bind(mx.cpu(), args).forward()
+
+
+@pytest.mark.parametrize("mode, init, bidirectional", [("lstm", None, False),
+                                                       ("gru", None, True),
+                                                       ("lstm", "one", True)])
+def test_fused_rnn_initializer_fills_each_piece(mode, init, bidirectional):
+    """What MXNet 1.9.1 gives for Module.init_params(Constant(0.5)) on a FusedRNNCell: every
+    weight from the initializer, biases 0, LSTM forget-gate biases (i2h and h2h) at 1."""
+    cell = mx.rnn.FusedRNNCell(4, num_layers=2, mode=mode, bidirectional=bidirectional,
+                               prefix="f_")
+    out, _ = cell.unroll(3, mx.sym.Variable("data"), layout="TNC", merge_outputs=True)
+    mod = mx.mod.Module(mx.sym.MakeLoss(mx.sym.sum(out)), data_names=["data"],
+                        label_names=None)
+    mod.bind([("data", (3, 2, 5))])
+    mod.init_params(mx.init.Constant(0.5))
+    packed = mod.get_params()[0]["f_parameters"]
+    if init is not None:
+        fused = mx.init.FusedRNN(mx.init.create(init), 4, 2, mode, bidirectional)
+        packed = mx.nd.zeros(packed.shape)
+        mx.init.Constant(0.5)(mx.init.InitDesc("f_parameters",
+                                               attrs={"__init__": fused.dumps()}), packed)
+    pieces = mx.rnn.FusedRNNCell(4, num_layers=2, mode=mode, bidirectional=bidirectional,
+                                 prefix="").unpack_weights({"parameters": packed})
+    weight_value = 1.0 if init == "one" else 0.5
+    for name, piece in pieces.items():
+        values = np.unique(piece.asnumpy())
+        if name.endswith("_weight"):
+            assert values.tolist() == [weight_value], name
+        elif mode == "lstm" and name.endswith("_f_bias"):
+            assert values.tolist() == [1.0], name
+        else:
+            assert values.tolist() == [0.0], name
+
+
+def test_fused_rnn_initializer_dumps_as_mxnet():
+    assert mx.init.FusedRNN(None, 4, 1, "lstm").dumps() == (
+        '["fusedrnn", {"init": null, "num_hidden": 4, "num_layers": 1, "mode": "lstm", '
+        '"bidirectional": false, "forget_bias": 1.0}]')
