@@ -349,7 +349,28 @@ def _repeat(arr, repeats, axis):
     return NDArray(arr.tensor.repeat(*reps), arr.context)
 
 
-class ResizeIter(DataIter):
+class _WrappingIter(DataIter):
+    """An iterator whose `iter_next` sets `current_batch`; the accessors read from it."""
+
+    def next(self):
+        if self.iter_next():
+            return self.current_batch
+        raise StopIteration
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class ResizeIter(_WrappingIter):
     """Serve exactly `size` batches per epoch from `data_iter`, restarting it when it runs out.
 
     Args:
@@ -388,22 +409,6 @@ class ResizeIter(DataIter):
         self.cur += 1
         return True
 
-    def next(self):
-        if self.iter_next():
-            return self.current_batch
-        raise StopIteration
-
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 
 
 # (thread, requests) of every PrefetchingIter worker not yet told to stop.
@@ -435,7 +440,7 @@ def _prefetch_worker(iters, requests, results):
             results.put((None, err))
 
 
-class PrefetchingIter(DataIter):
+class PrefetchingIter(_WrappingIter):
     """Fetch the next batch of one or more iterators on a background thread.
 
     The batches of several iterators are joined: data lists and label lists are concatenated
@@ -540,22 +545,6 @@ class PrefetchingIter(DataIter):
         self._request()
         return True
 
-    def next(self):
-        if self.iter_next():
-            return self.current_batch
-        raise StopIteration
-
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 
     def close(self):
         """Stop the worker thread (also done when the iterator is garbage-collected)."""

@@ -156,6 +156,10 @@ register(OpDef(
 ))
 
 
+def _variadic_args(p):
+    return [f"arg{i}" for i in range(p["num_args"])]
+
+
 def _concat_infer(p, s):
     dim = p["dim"]
     known = [x for x in s if x is not None]
@@ -174,16 +178,22 @@ def _concat_infer(p, s):
 register(OpDef(
     name="Concat", aliases=("concat",), variadic="num_args", key_var_num_args="num_args",
     params={"num_args": Param("int"), "dim": Param("int", 1)},
-    arguments=lambda p: [f"arg{i}" for i in range(p["num_args"])],
+    arguments=_variadic_args,
     infer_shape=_concat_infer,
     forward=lambda p, x, aux, train: [torch.cat(list(x), dim=p["dim"])],
 ))
 
 
-def _stack_infer(p, s):
+def _common_shape(s):
+    """The one shape every variadic input must have (merged from the known ones)."""
     shape = None
     for i, x in enumerate(s):
         shape = merge(f"arg{i}", shape, x)
+    return shape
+
+
+def _stack_infer(p, s):
+    shape = _common_shape(s)
     s = [shape] * len(s)
     if shape is None:
         return s, [None]
@@ -195,23 +205,21 @@ def _stack_infer(p, s):
 register(OpDef(
     name="stack", variadic="num_args", key_var_num_args="num_args",
     params={"num_args": Param("int"), "axis": Param("int", 0)},
-    arguments=lambda p: [f"arg{i}" for i in range(p["num_args"])],
+    arguments=_variadic_args,
     infer_shape=_stack_infer,
     forward=lambda p, x, aux, train: [torch.stack(list(x), dim=p["axis"])],
 ))
 
 
 def _add_n_infer(p, s):
-    shape = None
-    for i, x in enumerate(s):
-        shape = merge(f"arg{i}", shape, x)
+    shape = _common_shape(s)
     return [shape] * len(s), [shape]
 
 
 register(OpDef(
     name="add_n", aliases=("ElementWiseSum",), variadic="num_args", key_var_num_args="num_args",
     params={"num_args": Param("int")},
-    arguments=lambda p: [f"arg{i}" for i in range(p["num_args"])],
+    arguments=_variadic_args,
     infer_shape=_add_n_infer,
     forward=lambda p, x, aux, train: [torch.stack(list(x)).sum(0) if len(x) > 1 else x[0] * 1],
 ))

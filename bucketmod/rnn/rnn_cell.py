@@ -31,6 +31,12 @@ def _init_attr(name, **kwargs):
     return json.dumps([name, kwargs])
 
 
+def _i2h_h2h_params(params, i2h_bias_init=None):
+    """The four parameters of a cell step: i2h weight and bias, h2h weight and bias."""
+    return (params.get("i2h_weight"), params.get("i2h_bias", init=i2h_bias_init),
+            params.get("h2h_weight"), params.get("h2h_bias"))
+
+
 def _cells_state_info(cells):
     return sum([c.state_info for c in cells], [])
 
@@ -245,10 +251,7 @@ class RNNCell(BaseRNNCell):
         super().__init__(prefix=prefix, params=params)
         self._num_hidden = num_hidden
         self._activation = activation
-        self._iW = self._params.get("i2h_weight")
-        self._iB = self._params.get("i2h_bias")
-        self._hW = self._params.get("h2h_weight")
-        self._hB = self._params.get("h2h_bias")
+        self._iW, self._iB, self._hW, self._hB = _i2h_h2h_params(self._params)
 
     @property
     def state_info(self):
@@ -281,11 +284,8 @@ class LSTMCell(BaseRNNCell):
     def __init__(self, num_hidden, prefix="lstm_", params=None, forget_bias=1.0):
         super().__init__(prefix=prefix, params=params)
         self._num_hidden = num_hidden
-        self._iW = self._params.get("i2h_weight")
-        self._hW = self._params.get("h2h_weight")
-        self._iB = self._params.get("i2h_bias",
-                                    init=_init_attr("lstmbias", forget_bias=forget_bias))
-        self._hB = self._params.get("h2h_bias")
+        self._iW, self._iB, self._hW, self._hB = _i2h_h2h_params(
+            self._params, _init_attr("lstmbias", forget_bias=forget_bias))
 
     @property
     def state_info(self):
@@ -325,10 +325,7 @@ class GRUCell(BaseRNNCell):
     def __init__(self, num_hidden, prefix="gru_", params=None):
         super().__init__(prefix=prefix, params=params)
         self._num_hidden = num_hidden
-        self._iW = self._params.get("i2h_weight")
-        self._iB = self._params.get("i2h_bias")
-        self._hW = self._params.get("h2h_weight")
-        self._hB = self._params.get("h2h_bias")
+        self._iW, self._iB, self._hW, self._hB = _i2h_h2h_params(self._params)
 
     @property
     def state_info(self):
