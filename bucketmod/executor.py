@@ -90,7 +90,8 @@ class Executor:
                                         not self._aux_names)
         self._check_grad_shapes()
         self._heads = symbol._outputs
-        self._fused_heads = passes.optimize(self._heads) if FUSE_GRAPHS else self._heads
+        self._fused_heads = passes.optimize(self._heads, self._bound_shapes()) if FUSE_GRAPHS \
+            else self._heads
         self._fused_plan = self._plan(self._fused_heads)
         self._plain_plan = self._fused_plan if self._fused_heads is self._heads else None
         self._monitor = None
@@ -144,15 +145,18 @@ class Executor:
         return list(self.arg_dict.values()) + list(self.grad_dict.values()) + list(
             self.aux_dict.values())
 
+    def _bound_shapes(self):
+        known = {n: a.shape for n, a in self.arg_dict.items()}
+        known.update({n: a.shape for n, a in self.aux_dict.items()})
+        return known
+
     def _plan(self, heads):
         """[(node, params)] in topological order, params specialised to the bound shapes.
 
         Inference over the bound shapes also checks that the arrays fit the graph (MXNetError
         naming the operator, input and shapes if not).
         """
-        known = {n: a.shape for n, a in self.arg_dict.items()}
-        known.update({n: a.shape for n, a in self.aux_dict.items()})
-        shapes = graph.infer_shapes(heads, known, partial=True)
+        shapes = graph.infer_shapes(heads, self._bound_shapes(), partial=True)
         plan = []
         for node in graph.topo_order(heads):
             params = node.params

@@ -1,7 +1,7 @@
 """`_fused_lstm_cell`, `_fused_gru_cell`, `_fused_rnn_cell`: one unrolled cell step as one
 operator each.
 
-The graph pass in `bucketmod/symbol/passes.py` puts them in place of the nodes MXNet's
+The graph pass in `bucketmod/symbol/passes/cells.py` puts them in place of the nodes MXNet's
 LSTMCell/GRUCell/RNNCell unroll to (two FullyConnected, slices, activations, the state
 arithmetic). On CUDA they run the Triton cells of kernels/{lstm,gru,rnn}_cell.py. On the CPU the
 LSTM step is one autograd node with a hand-written backward that recomputes the gate
