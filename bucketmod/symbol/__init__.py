@@ -1,5 +1,5 @@
 """`mx.sym`: Variable, Group, load/load_json, and one function per registered operator."""
-from ..ops import all_ops
+from ..ops import all_ops, exists
 from .symbol import Group, Symbol, Variable, fromjson, load, load_json, make_op_function, var
 
 
@@ -10,6 +10,14 @@ def _install_operators(namespace):
 
 
 _install_operators(globals())
+
+
+def __getattr__(name):
+    """Operators registered after import (custom ops, user kernels) appear here too."""
+    if exists(name):
+        globals()[name] = make_op_function(name, name)
+        return globals()[name]
+    raise AttributeError(f"module 'bucketmod.symbol' has no attribute {name!r}")
 
 
 def maximum(left, right):
