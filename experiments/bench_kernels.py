@@ -1,276 +1,318 @@
-"""Benchmark every bucketmod kernel against the torch path on the same device, same run.
+"""Benchmark bucketmod's kernels against what people run instead, one registry entry per op.
 
-    python experiments/bench_kernels.py [--ops fc,softmax] [--out experiments/results] [--quick]
+    python experiments/bench_kernels.py [--ops fc,softmax] [--import my_ops.py] [--out DIR]
+    python experiments/bench_kernels.py --list
 
-On CUDA: Triton kernels vs ATen/cuBLAS/cuDNN, timed with `triton.testing.do_bench` (median and
-20/80% quantiles, warm), at the language model's shapes and the tutorial sweeps; each op's test
-file runs first and a red gate stops that op's report. Without CUDA only the torch path runs,
-at small sizes, so the harness itself stays tested. Writes `kernels-<device>.json` and one PNG
-per op into `--out`; every result carries the device, SM count, versions and git sha.
+Baselines: F.linear + activation (eager and torch.compile), torch.softmax/log_softmax,
+F.cross_entropy on materialised logits, F.embedding, nn.LSTMCell/GRUCell and, for whole
+sequences, nn.LSTM (cuDNN on a GPU). On CUDA every provider is timed with Triton's do_bench
+(median, 20/80% quantiles) after the op's tests pass (a red gate refuses the op's numbers);
+each row gives time, TFLOP/s or GB/s and the fraction of the device's peak
+(bucketmod.kernels.bench.PEAKS). Without CUDA the same harness runs at tiny sizes, the
+kernels through Triton's interpreter when TRITON_INTERPRET=1: the numbers mean nothing, the
+run proves the harness. Writes `<out>/kernels-<device>.json` and `.csv` (device, versions,
+git sha, command) and one PNG per op family. `--import` loads modules or files whose import
+registers more ops (kernels/README.md, "Benchmarks").
 """
 import argparse
 import json
 import pathlib
-import platform
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
+import torch.nn.functional as F
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # a checkout that is not pip-installed
-import bucketmod  # noqa: E402,F401  (makes bucketmod.kernels importable from a checkout)
+from bucketmod.kernels import bench  # noqa: E402  (bucketmod's import aliases its kernels)
 
-# Dense peak numbers of the cards this project is lent (vendor datasheets, SXM parts).
-PEAKS = {"H100": {"GB/s": 3350.0, "TFLOP/s": {"bf16": 989.0, "fp16": 989.0, "tf32": 494.0,
-                                               "fp32": 67.0}},
-         "H200": {"GB/s": 4800.0, "TFLOP/s": {"bf16": 989.0, "fp16": 989.0, "tf32": 494.0,
-                                               "fp32": 67.0}}}
-DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-TESTS = {"fc": "test_fc.py", "activation": "test_activation.py", "softmax": "test_softmax.py",
-         "softmax_output": "test_softmax_output.py", "embedding": "test_embedding.py",
-         "linear_cross_entropy": "test_softmax_output.py", "lstm_cell": "test_rnn_cells.py",
-         "gru_cell": "test_rnn_cells.py"}
+from bucketmod.backend import backend  # noqa: E402
+from bucketmod.ops import (  # noqa: E402
+    activation,
+    embedding,
+    fc,
+    linear_cross_entropy,
+    rnn_cell,
+    softmax,
+    softmax_output,
+)
 
-
-def environment():
-    cuda = torch.cuda.is_available()
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        sha = None
-    import triton
-    props = torch.cuda.get_device_properties(0) if cuda else None
-    return {"device": props.name if cuda else f"cpu ({platform.processor() or 'unknown'})",
-            "sm_count": props.multi_processor_count if cuda else None,
-            "torch": torch.__version__, "triton": triton.__version__,
-            "cuda": torch.version.cuda, "git_sha": sha}
+ROWS = [32 * t for t in (10, 60)] + [4096]
+COMPILED = {}
+COMPILE_BACKEND = {"name": "inductor"}
 
 
-def peak(device_name, key, dtype_key):
-    for name, table in PEAKS.items():
-        if name in device_name:
-            return table[key] if key == "GB/s" else table[key][dtype_key]
-    return None
-
-
-def timed(fn, cuda):
-    """(median, p20, p80) in milliseconds."""
-    if cuda:
-        from triton.testing import do_bench
-        return tuple(do_bench(fn, quantiles=[0.5, 0.2, 0.8]))
-    fn()
-    samples = []
-    for _ in range(5):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    q = statistics.quantiles(samples, n=5)
-    return statistics.median(samples), q[0], q[3]
-
-
-def _backward(fn, inputs):
-    def run():
-        for t in inputs:
-            t.grad = None
-        out = fn()
-        out = out if isinstance(out, tuple) else (out,)
-        torch.autograd.backward([o for o in out if o.requires_grad],
-                                [torch.ones_like(o) for o in out if o.requires_grad])
+def compiled(fn):
+    """`torch.compile(fn)` as people call it (default dynamic-shape handling: a second shape
+    recompiles with dynamic sizes), made on first use with --compile-backend."""
+    def run(*args):
+        if fn not in COMPILED:
+            for limit in ("cache_size_limit", "recompile_limit"):
+                if hasattr(torch._dynamo.config, limit):
+                    setattr(torch._dynamo.config, limit, 64)
+            COMPILED[fn] = torch.compile(fn, backend=COMPILE_BACKEND["name"])
+        return COMPILED[fn](*args)
     return run
 
 
-def cases(op, quick, cuda):
-    """Yield `(label, dtype_key, make)` where make(backend) -> (fwd_fn, leaves, bytes, flops)."""
-    from bucketmod.ops import (
-        activation,
-        embedding,
-        fc,
-        linear_cross_entropy,
-        rnn_cell,
-        softmax,
-        softmax_output,
-    )
-    dev = "cuda" if cuda else "cpu"
-    rows = [32 * t for t in ((10, 60) if not quick else (2,))]
-    hidden = (200, 1024) if not quick else (16,)
-    vocab = (10000, 50000) if not quick else (64,)
-    dtypes = ("bf16", "fp32") if cuda else ("fp32",)
-
-    def leaf(*shape, dtype, scale=1.0):
-        return (torch.randn(*shape, device=dev, dtype=DT[dtype]) * scale).requires_grad_()
-
-    if op == "fc":
-        shapes = [(m, v, h) for m in rows for h in hidden for v in vocab]
-        shapes += [] if quick else [(4096, 4096, 4096)]
-        for M, N, K in shapes:
-            for dk in dtypes:
-                def make(M=M, N=N, K=K, dk=dk):
-                    x, w, b = leaf(M, K, dtype=dk), leaf(N, K, dtype=dk, scale=K ** -0.5), \
-                        leaf(N, dtype=dk)
-                    size = DT[dk].itemsize * (M * K + N * K + M * N)
-                    return (lambda: fc.fully_connected(x, w, b, act="tanh"), [x, w, b], size,
-                            2 * M * N * K)
-                yield f"{M}x{K}->{N}", dk, make
-    elif op in ("softmax", "activation"):
-        widths = [2 ** p for p in range(8, 15)] + [10000, 50000] if not quick else [64, 300]
-        for N in widths:
-            for dk in dtypes:
-                def make(N=N, dk=dk):
-                    x = leaf(rows[0] if quick else 4096, N, dtype=dk)
-                    fn = (lambda: softmax.softmax(x)) if op == "softmax" else \
-                        (lambda: activation.activation(x, "tanh"))
-                    return fn, [x], 2 * x.numel() * x.element_size(), 0
-                yield f"{x_rows(quick, rows)}x{N}", dk, make
-    elif op in ("softmax_output", "linear_cross_entropy"):
-        for M in rows:
-            for V in vocab:
-                for dk in dtypes:
-                    def make(M=M, V=V, dk=dk):
-                        lab = torch.randint(0, V, (M,), device=dev).float()
-                        if op == "softmax_output":
-                            x = leaf(M, V, dtype=dk)
-                            return (lambda: softmax_output.softmax_output(x, lab), [x],
-                                    3 * x.numel() * x.element_size(), 0)
-                        K = hidden[0]
-                        x, w = leaf(M, K, dtype=dk), leaf(V, K, dtype=dk, scale=K ** -0.5)
-                        return (lambda: linear_cross_entropy.linear_cross_entropy(x, w, None, lab),
-                                [x, w], DT[dk].itemsize * (M * K + V * K), 6 * M * V * K)
-                    yield f"{M}x{V}", dk, make
-    elif op == "embedding":
-        for M in rows:
-            for D in hidden:
-                for dk in dtypes:
-                    def make(M=M, D=D, dk=dk):
-                        w = leaf(vocab[0], D, dtype=dk)
-                        idx = torch.randint(0, vocab[0], (M,), device=dev).float()
-                        return (lambda: embedding.embedding(idx, w), [w],
-                                2 * M * D * w.element_size(), 0)
-                    yield f"{M}x{D}", dk, make
-    elif op in ("lstm_cell", "gru_cell"):
-        G = 4 if op == "lstm_cell" else 3
-        for H in hidden:
-            for dk in dtypes:
-                def make(H=H, dk=dk):
-                    B = 32
-                    x, h = leaf(B, H, dtype=dk), leaf(B, H, dtype=dk)
-                    wi, wh = leaf(G * H, H, dtype=dk, scale=H ** -0.5), \
-                        leaf(G * H, H, dtype=dk, scale=H ** -0.5)
-                    bi, bh = leaf(G * H, dtype=dk), leaf(G * H, dtype=dk)
-                    if op == "lstm_cell":
-                        c = leaf(B, H, dtype=dk)
-                        fn = lambda: rnn_cell.lstm_cell(x, h, c, wi, bi, wh, bh)  # noqa: E731
-                        ins = [x, h, c, wi, bi, wh, bh]
-                    else:
-                        fn = lambda: rnn_cell.gru_cell(x, h, wi, bi, wh, bh)  # noqa: E731
-                        ins = [x, h, wi, bi, wh, bh]
-                    return fn, ins, DT[dk].itemsize * 2 * G * H * H, 2 * 2 * B * G * H * H
-                yield f"B32-H{H}", dk, make
+def triton(fn):
+    """A provider running bucketmod's functional with every op on its Triton kernel."""
+    def run(inputs):
+        with backend("triton"):
+            return fn(inputs)
+    return run
 
 
-def x_rows(quick, rows):
-    return rows[0] if quick else 4096
+def randn(shape, dtype, device, scale=1.0, grad=True):
+    return (torch.randn(*shape, device=device, dtype=dtype) * scale).requires_grad_(grad)
+
+
+def _size(dtype):
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _linear_tanh(x, w, b):
+    return torch.tanh(F.linear(x, w, b))
+
+
+def _fc_inputs(s, dtype, device):
+    return {"x": randn((s["M"], s["K"]), dtype, device),
+            "w": randn((s["N"], s["K"]), dtype, device, s["K"] ** -0.5),
+            "b": randn((s["N"],), dtype, device)}
+
+
+def _gemm_cost(M, N, K, dtype, mode):
+    passes = 1 if mode == "fwd" else 3
+    return 2 * M * N * K * passes, _size(dtype) * (M * K + N * K + M * N) * passes
+
+
+def _cross_entropy(logits, label):
+    return F.cross_entropy(logits.float(), label.long(), reduction="sum")
+
+
+def _linear_ce(x, w, b, label):
+    return _cross_entropy(F.linear(x, w, b), label)
+
+
+def _label(s, device):
+    return torch.randint(0, s["V"], (s["M"],), device=device).float()
+
+
+def _cell_inputs(gates):
+    def make(s, dtype, device):
+        B, H = s["B"], s["H"]
+        cell = (torch.nn.LSTMCell if gates == 4 else torch.nn.GRUCell)(H, H).to(device, dtype)
+        return {"x": randn((B, H), dtype, device), "h": randn((B, H), dtype, device),
+                "c": randn((B, H), dtype, device), "cell": cell,
+                "wi": cell.weight_ih, "bi": cell.bias_ih, "wh": cell.weight_hh,
+                "bh": cell.bias_hh}
+    return make
+
+
+def _cell_cost(gates):
+    def cost(s, dtype, mode):
+        B, H = s["B"], s["H"]
+        passes = 1 if mode == "fwd" else 3
+        weights = 2 * gates * H * H
+        return (2 * B * weights * passes,
+                _size(dtype) * (weights + (2 + gates) * B * H) * passes)
+    return cost
+
+
+def _lstm_seq_inputs(s, dtype, device):
+    T, B, H = s["T"], s["B"], s["H"]
+    lstm = torch.nn.LSTM(H, H).to(device, dtype)
+    return {"x": randn((T, B, H), dtype, device), "lstm": lstm, "wi": lstm.weight_ih_l0,
+            "wh": lstm.weight_hh_l0, "bi": lstm.bias_ih_l0, "bh": lstm.bias_hh_l0,
+            "h": torch.zeros(B, H, device=device, dtype=dtype),
+            "c": torch.zeros(B, H, device=device, dtype=dtype)}
+
+
+def _lstm_seq_bucketmod(i):
+    # The cell kernel looped over time until the whole-sequence kernel lands.
+    h, c, hs = i["h"], i["c"], []
+    for t in range(i["x"].shape[0]):
+        h, c = rnn_cell.lstm_cell(i["x"][t], h, c, i["wi"], i["bi"], i["wh"], i["bh"])
+        hs.append(h)
+    return torch.stack(hs)
+
+
+def register_builtin():
+    hidden_fc = [{"M": m, "N": h, "K": h} for m in ROWS for h in (200, 1024)]
+    out_fc = [{"M": m, "N": v, "K": 200} for m in ROWS[:2] for v in (10000, 50000)]
+    bench.register(bench.BenchOp(
+        name="fc", family="gemm", shapes=hidden_fc + out_fc + [{"M": 4096, "N": 4096,
+                                                                "K": 4096}],
+        quick_shapes=[{"M": 24, "N": 20, "K": 16}], make=_fc_inputs,
+        providers={"bucketmod": triton(lambda i: fc.fully_connected(i["x"], i["w"], i["b"],
+                                                                    act="tanh")),
+                   "torch": lambda i: _linear_tanh(i["x"], i["w"], i["b"]),
+                   "torch.compile": lambda i: compiled(_linear_tanh)(i["x"], i["w"], i["b"])},
+        cost=lambda s, d, m: _gemm_cost(s["M"], s["N"], s["K"], d, m),
+        test_file="tests/kernels/test_fc.py", label=lambda s: f"{s['M']}x{s['K']}->{s['N']}"))
+
+    def rows(s, dtype, device):
+        return {"x": randn((s["M"], s["N"]), dtype, device)}
+
+    def row_cost(reads):
+        return lambda s, d, m: (0, _size(d) * s["M"] * s["N"] * (reads if m == "fwd" else
+                                                                 reads + 3))
+    widths = [{"M": 4096, "N": n} for n in (200, 1024, 4096, 10000, 50000)]
+    for name, torch_fn, log in (("softmax", torch.softmax, False),
+                                ("log_softmax", torch.log_softmax, True)):
+        fn = softmax.log_softmax if log else softmax.softmax
+        bench.register(bench.BenchOp(
+            name=name, family="softmax", shapes=widths, quick_shapes=[{"M": 8, "N": 300}],
+            make=rows, providers={"bucketmod": triton(lambda i, fn=fn: fn(i["x"])),
+                                  "torch": lambda i, f=torch_fn: f(i["x"], -1)},
+            cost=row_cost(2), test_file="tests/kernels/test_softmax.py",
+            label=lambda s: f"{s['M']}x{s['N']}"))
+
+    def logits(s, dtype, device):
+        return {"x": randn((s["M"], s["V"]), dtype, device), "label": _label(s, device)}
+    vocab_rows = [{"M": m, "V": v} for m in ROWS[:2] for v in (10000, 50000)]
+    bench.register(bench.BenchOp(
+        name="softmax_output", family="softmax", shapes=vocab_rows,
+        quick_shapes=[{"M": 8, "V": 300}], make=logits,
+        providers={"bucketmod": triton(lambda i: softmax_output.softmax_output(i["x"],
+                                                                               i["label"])),
+                   "torch (F.cross_entropy)": lambda i: _cross_entropy(i["x"], i["label"])},
+        cost=lambda s, d, m: (0, _size(d) * s["M"] * s["V"] * (2 if m == "fwd" else 4)),
+        test_file="tests/kernels/test_softmax_output.py",
+        label=lambda s: f"{s['M']}x{s['V']}"))
+
+    def lce(s, dtype, device):
+        return {"x": randn((s["M"], s["K"]), dtype, device),
+                "w": randn((s["V"], s["K"]), dtype, device, s["K"] ** -0.5),
+                "b": randn((s["V"],), dtype, device), "label": _label(s, device)}
+    bench.register(bench.BenchOp(
+        name="linear_cross_entropy", family="gemm",
+        shapes=[{**s, "K": 200} for s in vocab_rows] + [{"M": 4096, "V": 50000, "K": 1024}],
+        quick_shapes=[{"M": 12, "V": 40, "K": 16}], make=lce,
+        providers={"bucketmod": triton(lambda i: linear_cross_entropy.linear_cross_entropy(
+                       i["x"], i["w"], i["b"], i["label"])),
+                   "torch (F.linear + F.cross_entropy)": lambda i: _linear_ce(
+                       i["x"], i["w"], i["b"], i["label"]),
+                   "torch.compile": lambda i: compiled(_linear_ce)(i["x"], i["w"], i["b"],
+                                                                  i["label"])},
+        cost=lambda s, d, m: _gemm_cost(s["M"], s["V"], s["K"], d, m),
+        test_file="tests/kernels/test_softmax_output.py",
+        label=lambda s: f"{s['M']}x{s['K']}->{s['V']}"))
+
+    def emb(s, dtype, device):
+        return {"idx": torch.randint(0, s["V"], (s["M"],), device=device).float(),
+                "w": randn((s["V"], s["D"]), dtype, device)}
+    bench.register(bench.BenchOp(
+        name="embedding", family="elementwise",
+        shapes=[{"M": m, "V": 10000, "D": d} for m in ROWS for d in (200, 1024)],
+        quick_shapes=[{"M": 16, "V": 50, "D": 24}], make=emb,
+        providers={"bucketmod": triton(lambda i: embedding.embedding(i["idx"], i["w"])),
+                   "torch (F.embedding)": lambda i: F.embedding(i["idx"].long(), i["w"])},
+        cost=lambda s, d, m: (0, 2 * _size(d) * s["M"] * s["D"] * (1 if m == "fwd" else 2)),
+        test_file="tests/kernels/test_embedding.py", label=lambda s: f"{s['M']}x{s['D']}"))
+
+    bench.register(bench.BenchOp(
+        name="activation", family="elementwise", shapes=widths[:3],
+        quick_shapes=[{"M": 8, "N": 300}], make=rows,
+        providers={"bucketmod": triton(lambda i: activation.activation(i["x"], "tanh")),
+                   "torch": lambda i: torch.tanh(i["x"])},
+        cost=row_cost(2), test_file="tests/kernels/test_activation.py",
+        label=lambda s: f"tanh {s['M']}x{s['N']}"))
+
+    cells = [{"B": 32, "H": h} for h in (200, 650, 1024)]
+    for name, gates, fn in (("lstm_cell", 4, rnn_cell.lstm_cell),
+                            ("gru_cell", 3, rnn_cell.gru_cell)):
+        args = (lambda i: (i["x"], i["h"], i["c"])) if gates == 4 else (lambda i: (i["x"],
+                                                                                   i["h"]))
+        torch_args = (lambda i: (i["x"], (i["h"], i["c"]))) if gates == 4 else (
+            lambda i: (i["x"], i["h"]))
+        bench.register(bench.BenchOp(
+            name=name, family="rnn", shapes=cells, quick_shapes=[{"B": 4, "H": 16}],
+            make=_cell_inputs(gates),
+            providers={"bucketmod": triton(lambda i, fn=fn, args=args: fn(
+                           *args(i), i["wi"], i["bi"], i["wh"], i["bh"])),
+                       f"torch (nn.{'LSTM' if gates == 4 else 'GRU'}Cell)":
+                           lambda i, a=torch_args: i["cell"](*a(i))},
+            cost=_cell_cost(gates), test_file="tests/kernels/test_rnn_cells.py",
+            label=lambda s: f"B{s['B']}-H{s['H']}"))
+
+    def seq_cost(s, dtype, mode):
+        flops, size = _cell_cost(4)(s, dtype, mode)
+        return flops * s["T"], size * s["T"]
+    bench.register(bench.BenchOp(
+        name="lstm_seq", family="rnn",
+        shapes=[{"T": t, "B": 32, "H": h} for t in (10, 60) for h in (200, 1024)],
+        quick_shapes=[{"T": 2, "B": 4, "H": 16}], make=_lstm_seq_inputs,
+        providers={"bucketmod (cell kernel per step)": triton(_lstm_seq_bucketmod),
+                   "torch (nn.LSTM, cuDNN on a GPU)": lambda i: i["lstm"](i["x"])[0]},
+        cost=seq_cost, test_file="tests/kernels/test_rnn_cells.py",
+        label=lambda s: f"T{s['T']}-B{s['B']}-H{s['H']}"))
 
 
 def gate(op):
-    """Run the op's kernel tests; a failure means its numbers are not reported."""
-    test = ROOT / "tests" / "kernels" / TESTS[op]
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", str(test)], cwd=ROOT,
+    """Run the op's tests; a failure means its numbers are not reported."""
+    if not op.test_file:
+        return True
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                           str(ROOT / op.test_file)], cwd=ROOT,
                           capture_output=True).returncode == 0
-
-
-def bench_op(op, quick, env, cuda):
-    from bucketmod.backend import backend
-    providers = ("triton", "torch") if cuda else ("torch",)
-    results = []
-    for label, dk, make in cases(op, quick, cuda):
-        for provider in providers:
-            for mode in ("fwd", "fwdbwd"):
-                with backend(provider):
-                    fn, leaves, size, flops = make()
-                    run = fn if mode == "fwd" else _backward(fn, leaves)
-                    if cuda:
-                        torch.cuda.reset_peak_memory_stats()
-                    ms, lo, hi = timed(run, cuda)
-                    mem = torch.cuda.max_memory_allocated() if cuda else None
-                factor = 1 if mode == "fwd" else 3
-                row = {"op": op, "shape": label, "dtype": dk, "provider": provider,
-                       "mode": mode, "ms": ms, "ms_p20": lo, "ms_p80": hi,
-                       "GB/s": factor * size / ms / 1e6 if size else None,
-                       "TFLOP/s": factor * flops / ms / 1e9 if flops else None,
-                       "peak_mem_bytes": mem, **env}
-                key = "TFLOP/s" if flops else "GB/s"
-                ref = peak(env["device"], key, "tf32" if dk == "fp32" and
-                           torch.backends.cuda.matmul.allow_tf32 else dk)
-                row["pct_of_peak"] = 100 * row[key] / ref if ref and row[key] else None
-                results.append(row)
-    for row in results:
-        if row["provider"] == "triton":
-            base = [r for r in results if r["provider"] == "torch" and
-                    all(r[k] == row[k] for k in ("shape", "dtype", "mode"))]
-            row["speedup_vs_torch"] = base[0]["ms"] / row["ms"] if base else None
-    return results
-
-
-def plot(results, out):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
-    paths = []
-    for op in sorted({r["op"] for r in results}):
-        rows = [r for r in results if r["op"] == op]
-        fig, ax = plt.subplots(figsize=(8, 4))
-        for key in sorted({(r["provider"], r["mode"], r["dtype"]) for r in rows}):
-            sel = [r for r in rows if (r["provider"], r["mode"], r["dtype"]) == key]
-            ax.plot([r["shape"] for r in sel], [r["ms"] for r in sel], marker="o",
-                    label="/".join(key))
-        ax.set_title(f"{op} on {rows[0]['device']} ({rows[0]['git_sha'] or 'no sha'})")
-        ax.set_ylabel("ms (median)")
-        ax.tick_params(axis="x", rotation=45)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / f"{op}.png"
-        fig.savefig(path)
-        plt.close(fig)
-        paths.append(str(path))
-    return paths
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", default=",".join(TESTS))
+    parser.add_argument("--ops", help="comma-separated registry names (default: all)")
+    parser.add_argument("--providers", help="comma-separated provider names (default: all)")
+    parser.add_argument("--dtypes", help="comma-separated: fp32,fp16,bf16 (default: the op's)")
+    parser.add_argument("--modes", default="fwd,fwdbwd")
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        help="module or .py file whose import registers more ops (repeatable)")
     parser.add_argument("--out", default=str(ROOT / "experiments" / "results"))
-    parser.add_argument("--quick", action="store_true", help="small sizes (the CPU default)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (always without CUDA)")
     parser.add_argument("--no-gate", action="store_true", help="skip running the op's tests")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per row (CPU only)")
+    parser.add_argument("--compile-backend", default="inductor",
+                        help="torch.compile backend of the torch.compile providers")
+    parser.add_argument("--list", action="store_true", help="print the registry and exit")
     args = parser.parse_args(argv)
-    cuda = torch.cuda.is_available()
-    ops = [o for o in args.ops.split(",") if o]
-    unknown = [o for o in ops if o not in TESTS]
+    register_builtin()
+    for spec in args.imports:
+        bench.load(spec)
+    ops = bench.registered()
+    if args.list:
+        print(json.dumps([bench.describe(op) for op in ops.values()], indent=1))
+        return 0
+    names = args.ops.split(",") if args.ops else list(ops)
+    unknown = [n for n in names if n not in ops]
     if unknown:
-        parser.error(f"--ops: expected names from {sorted(TESTS)}, got {unknown}")
-    env = environment()
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+        parser.error(f"--ops: expected names from {sorted(ops)}, got {unknown}")
+    names_dt = {v: k for k, v in bench.DTYPE_NAMES.items()}
+    dtypes = [names_dt[d] for d in args.dtypes.split(",")] if args.dtypes else None
+    COMPILE_BACKEND["name"] = args.compile_backend
+    cuda = torch.cuda.is_available()
+    env = bench.environment(ROOT)
+    tag = "kernels-" + env["device"].split(" (")[0].replace(" ", "_")
     results, refused = [], []
-    for op in ops:
+    for name in names:
+        op = ops[name]
         if cuda and not args.no_gate and not gate(op):
-            refused.append(op)
+            refused.append(name)
             continue
-        results += bench_op(op, args.quick or not cuda, env, cuda)
-    tag = env["device"].split(" (")[0].replace(" ", "_")
-    path = out / f"kernels-{tag}.json"
-    path.write_text(json.dumps({"environment": env, "refused_red_gate": refused,
-                                "results": results}, indent=1))
-    plots = plot(results, out)
-    print(json.dumps({"json": str(path), "png": plots, "refused": refused,
-                      "rows": len(results)}))
+        results += bench.bench(op, quick=args.quick or not cuda, device="cuda" if cuda else "cpu",
+                               providers=args.providers.split(",") if args.providers else None,
+                               dtypes=dtypes, modes=tuple(args.modes.split(",")), env=env,
+                               time_fn=None if cuda else bench.timer(False, args.repeats))
+        # Rewritten after every op: a run cut short by a time limit keeps what it measured,
+        # and the results are on disk before anything optional (the plots) is tried.
+        json_path, csv_path = bench.write(results, env, args.out, tag, refused)
+    json_path, csv_path = bench.write(results, env, args.out, tag, refused)
+    plots = bench.plot(results, args.out, env)
+    if plots is None:
+        print("bench_kernels: matplotlib is not installed, so no plots "
+              "(pip install 'bucketmod[bench]'); results are in the JSON/CSV", file=sys.stderr)
+    print(json.dumps({"json": json_path, "csv": csv_path, "png": plots or [],
+                      "refused": refused, "rows": len(results)}))
     return 0 if not refused else 1
 
 

@@ -8,6 +8,7 @@ runs the very same code with real MXNet 1.9.1 for side-by-side comparisons.
 """
 import argparse
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -124,10 +125,16 @@ class EpochLog:
         pass
 
 
+PLOT_MISSING = ("--plot: matplotlib is not installed, so no plot is drawn "
+                "(pip install 'bucketmod[plot]'; .ci/setup installs it)")
+
+
 def main(argv=None):
     args = parser.parse_args(argv)
     head = "%(asctime)-15s %(message)s"
     logging.basicConfig(level=logging.INFO, format=head)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        logging.warning(PLOT_MISSING)  # said before training, and again where the plot would be
     mx = importlib.import_module(args.framework)
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -204,7 +211,13 @@ def main(argv=None):
 
 
 def save_plot(path, epochs, lengths, buckets):
-    import matplotlib
+    """Perplexity per epoch and the length histogram; one line, not a traceback, when the
+    optional matplotlib is missing (the results are written by then)."""
+    try:
+        import matplotlib
+    except ImportError:
+        logging.warning(PLOT_MISSING)
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))

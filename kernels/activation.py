@@ -3,6 +3,8 @@
 The `@triton.jit` helpers `act_fwd` / `act_grad_from_y` are shared with the FC and recurrent
 kernels, which fuse them into their epilogues.
 """
+import functools
+
 import torch
 import torch.nn.functional as F
 import triton
@@ -181,3 +183,14 @@ def activation_bwd(dy, act_type, x=None, y=None, slope=0.25):
             dy=dy, x=src, dx=dx, N=n, slope=float(slope), ACTIVATION=act_type,
             FROM_OUTPUT=from_output, BLOCK=BLOCK)
     return dx
+
+
+def compile_cases(shapes):
+    """Launcher calls at the project's shapes, for the AOT check (kernels/README.md)."""
+    for dtype in shapes.dtypes:
+        x = shapes.tensor(shapes.rows[-1], shapes.hidden[0], dtype=dtype)
+        for act in ACT_TYPES:
+            yield functools.partial(activation_fwd, x, act)
+            yield functools.partial(activation_bwd, x, act, x=x)
+            if act in GRAD_FROM_OUTPUT:
+                yield functools.partial(activation_bwd, x, act, y=x)

@@ -1,6 +1,8 @@
 """One GRU step as MXNet's GRUCell computes it (gates r, z, n; the reset gate scales the whole
 h2h candidate, bias included, as torch.nn.GRUCell does): two GEMMs, one fused pointwise
 kernel, and a backward that recomputes r, z, n from the saved GEMM outputs."""
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -110,3 +112,15 @@ def gru_cell_bwd(dh_new, x, h, i2h_w, h2h_w, i2h, h2h, has_i2h_bias=True, has_h2
                                   stride_h=h.stride(0), stride_dg=di2h.stride(0), BLOCK=block)
     return gates_bwd(di2h, dh2h, x, h, i2h_w, h2h_w, has_i2h_bias, has_h2h_bias, allow_tf32,
                      dh_direct=dh_direct)
+
+
+def compile_cases(shapes):
+    """Launcher calls at the project's shapes, for the AOT check (kernels/README.md)."""
+    t, B = shapes.tensor, shapes.batch
+    for dtype, tf32 in shapes.dot_kinds():
+        for H in shapes.hidden:
+            x, h = t(B, H, dtype=dtype), t(B, H, dtype=dtype)
+            wi, wh, b = t(3 * H, H, dtype=dtype), t(3 * H, H, dtype=dtype), t(3 * H, dtype=dtype)
+            yield functools.partial(gru_cell_fwd, x, h, wi, b, wh, b, tf32)
+            yield functools.partial(gru_cell_bwd, h, x, h, wi, wh, t(B, 3 * H), t(B, 3 * H),
+                                    True, True, tf32)

@@ -1,6 +1,8 @@
 """One LSTM step in MXNet's gate order (i, f, c, o): two GEMMs into float32 gates, then one
 fused pointwise kernel; the backward recomputes the gate activations from the saved
 pre-activation gates instead of storing them."""
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -140,3 +142,16 @@ def lstm_cell_bwd(dh_new, dc_new, x, h, c, i2h_w, h2h_w, gates, has_i2h_bias=Tru
     dx, dh, di2h_w, di2h_b, dh2h_w, dh2h_b = gates_bwd(
         dgates, dgates, x, h, i2h_w, h2h_w, has_i2h_bias, has_h2h_bias, allow_tf32)
     return dx, dh, dc, di2h_w, di2h_b, dh2h_w, dh2h_b
+
+
+def compile_cases(shapes):
+    """Launcher calls at the project's shapes, for the AOT check (kernels/README.md)."""
+    t, B = shapes.tensor, shapes.batch
+    for dtype, tf32 in shapes.dot_kinds():
+        for H in shapes.hidden:
+            x, h, c = (t(B, H, dtype=dtype) for _ in range(3))
+            wi, wh, b = t(4 * H, H, dtype=dtype), t(4 * H, H, dtype=dtype), t(4 * H, dtype=dtype)
+            yield functools.partial(lstm_cell_fwd, x, h, c, wi, b, wh, b, 0.0, tf32)
+            for dc_new in (c, None):
+                yield functools.partial(lstm_cell_bwd, h, dc_new, x, h, c, wi, wh, t(B, 4 * H),
+                                        True, True, 0.0, tf32)

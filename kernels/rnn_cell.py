@@ -1,5 +1,7 @@
 """One vanilla RNN step, `h_new = act(x Wiᵀ + bi + h Whᵀ + bh)` with act tanh or relu: two
 GEMMs into float32 pre-activations, the activation kernel, and a backward from `h_new`."""
+import functools
+
 import torch
 
 from ._cell import gates_bwd, summed_gates
@@ -38,3 +40,15 @@ def rnn_cell_bwd(dh_new, x, h, i2h_w, h2h_w, h_new, has_i2h_bias=True, has_h2h_b
     relu: h>0)."""
     dz = activation_bwd(dh_new.to(x.dtype), activation, y=h_new)
     return gates_bwd(dz, dz, x, h, i2h_w, h2h_w, has_i2h_bias, has_h2h_bias, allow_tf32)
+
+
+def compile_cases(shapes):
+    """Launcher calls at the project's shapes, for the AOT check (kernels/README.md)."""
+    t, B = shapes.tensor, shapes.batch
+    for dtype, tf32 in shapes.dot_kinds():
+        for H in shapes.hidden:
+            x, h = t(B, H, dtype=dtype), t(B, H, dtype=dtype)
+            wi, wh, b = t(H, H, dtype=dtype), t(H, H, dtype=dtype), t(H, dtype=dtype)
+            for act in RNN_ACTS:
+                yield functools.partial(rnn_cell_fwd, x, h, wi, b, wh, b, act, tf32)
+                yield functools.partial(rnn_cell_bwd, h, x, h, wi, wh, h, True, True, act, tf32)

@@ -1,5 +1,7 @@
 """softmax / log_softmax along the last axis: one row per program when the row fits one block,
 an online (running max / running sum) loop over blocks when it does not."""
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -143,3 +145,13 @@ def softmax_bwd(dy, y, log=False, temperature=1.0, max_fused_size=MAX_FUSED_SIZE
                                  inv_t=1.0 / float(temperature), LOG=log, BLOCK=block,
                                  ONE_BLOCK=N <= max_fused_size, num_warps=_warps(block))
     return dx.reshape(shape)
+
+
+def compile_cases(shapes):
+    """Launcher calls at the project's shapes, for the AOT check (kernels/README.md)."""
+    for dtype in shapes.dtypes:
+        for N in shapes.hidden + shapes.vocab:
+            x = shapes.tensor(shapes.rows[-1], N, dtype=dtype)
+            for log in (False, True):
+                yield functools.partial(softmax_fwd, x, log)
+                yield functools.partial(softmax_bwd, x, x, log)

@@ -1,13 +1,15 @@
 """SoftmaxOutput fused: softmax and its cross-entropy gradient `scale * (p - q)` in one pass
 over the logits (q: the one-hot label, optionally smoothed), and the fused
 linear + softmax-cross-entropy path that never holds more than a chunk of rows of logits."""
+import functools
+
 import torch
 import triton
 import triton.language as tl
 
 from . import _alloc
 from ._common import check_dtype
-from .fc import column_sum, fc_fwd, matmul
+from .fc import column_sum, fc_fwd, gemm, matmul
 from .softmax import MAX_FUSED_SIZE, row_max_sum
 
 
@@ -181,9 +183,14 @@ def softmax_output_bwd(p, label, scale=1.0, ignore_label=-1.0, use_ignore=False,
     return g
 
 
+MIN_CHUNK_ROWS = 256
+
+
 def default_chunk_rows(M, V, K):
-    """Rows per chunk so that a chunk of logits (`rows x V`) is about the size of x (`M x K`)."""
-    return max(1, min(M, triton.next_power_of_2(triton.cdiv(M, triton.cdiv(V, max(K, 1))))))
+    """Rows per chunk so that a chunk of logits (`rows x V`) is about the size of x (`M x K`),
+    but at least MIN_CHUNK_ROWS, so each chunk's GEMMs still fill the GPU."""
+    rows = triton.next_power_of_2(triton.cdiv(M, triton.cdiv(V, max(K, 1))))
+    return max(1, min(M, max(rows, MIN_CHUNK_ROWS)))
 
 
 def linear_cross_entropy_fwd(x, w, b, label, scale=1.0, ignore_label=-1.0, use_ignore=False,
@@ -193,8 +200,8 @@ def linear_cross_entropy_fwd(x, w, b, label, scale=1.0, ignore_label=-1.0, use_i
     `x: [M, K]`, `w: [V, K]`, `b: [V]` or None, `label: [M]` -> `(loss, dx, dw, db)`: `loss` is
     the float32 scalar `linear_cross_entropy_ref` defines, the gradients are with respect to a
     head gradient of 1 (scale them by the real one). Only `chunk_rows x V` logits exist at a
-    time; the chunk's gradient overwrites its logits in place, then feeds dx, dW and db
-    (float32 accumulators, cast to w's dtype at the end).
+    time; the chunk's gradient overwrites its logits in place, then feeds dx (written in
+    place), dW and db (float32 accumulators, cast to w's dtype at the end).
     """
     check_dtype("x", x)
     M, K = x.shape
@@ -215,9 +222,37 @@ def linear_cross_entropy_fwd(x, w, b, label, scale=1.0, ignore_label=-1.0, use_i
         _, g, loss_c = softmax_output_fwd(logits, label[s:e], scale_t, ignore_label, use_ignore,
                                           smooth_alpha, store_loss=True, grad_out=logits)
         loss[s:e] = loss_c
-        dx[s:e] = matmul(g, w, allow_tf32=allow_tf32, out_dtype=x.dtype)
+        gemm(g, w, dx[s:e], allow_tf32=allow_tf32)
         matmul(g.T, x_c, allow_tf32=allow_tf32, out=dw)
         if db is not None:
             db += column_sum(g, out_dtype=torch.float32)
     return (loss.sum(), dx, dw.to(w.dtype),
             db.to(b.dtype) if db is not None else None)
+
+
+def compile_cases(shapes):
+    """Launcher calls at the project's shapes, for the AOT check (kernels/README.md)."""
+    t = shapes.tensor
+    for dtype in shapes.dtypes:
+        for V in shapes.vocab:
+            for M in shapes.rows:
+                x, label = t(M, V, dtype=dtype), t(M)
+                for use_ignore in (False, True):
+                    yield functools.partial(softmax_output_fwd, x, label, use_ignore=use_ignore)
+                    yield functools.partial(softmax_output_fwd, x, label, use_ignore=use_ignore,
+                                            store_grad=True, store_loss=True)
+                    yield functools.partial(softmax_output_fwd, x, label, use_ignore=use_ignore,
+                                            store_loss=True, grad_out=x)
+                    yield functools.partial(softmax_output_bwd, x, label, t(1),
+                                            use_ignore=use_ignore)
+                for K in shapes.hidden:
+                    yield functools.partial(linear_cross_entropy_fwd, t(M, K, dtype=dtype),
+                                            t(V, K, dtype=dtype), t(V, dtype=dtype), label)
+    for dtype, tf32 in shapes.dot_kinds():
+        if dtype == torch.float32:
+            for V in shapes.vocab:
+                for M in shapes.rows:
+                    for K in shapes.hidden:
+                        yield functools.partial(linear_cross_entropy_fwd, t(M, K, dtype=dtype),
+                                                t(V, K, dtype=dtype), t(V, dtype=dtype), t(M),
+                                                allow_tf32=tf32)

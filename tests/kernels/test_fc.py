@@ -1,6 +1,8 @@
 import pytest
 import torch
-from bucketmod.kernels.fc import FC_ACTS, fc_bwd, fc_fwd, fc_ref
+import triton
+from bucketmod.kernels import _common, fc
+from bucketmod.kernels.fc import FC_ACTS, fc_bwd, fc_fwd, fc_ref, matmul
 from kernel_cases import DTYPES, device, leaves, requires_cuda
 
 from bucketmod.backend import backend
@@ -67,6 +69,74 @@ def test_fully_connected_triton_matches_torch(flatten, act):
         results.append((y, xs.grad, ws.grad, bs.grad))
     for name, r, o in zip(("y", "dx", "dw", "db"), *results):
         assert_close(name, r, o, 1e-5)
+
+
+@pytest.mark.parametrize("splits", [2, 3])
+@pytest.mark.parametrize("act", ["", "tanh"])
+@pytest.mark.parametrize("dtype, ratio", DTYPES)
+def test_matmul_split_k(splits, act, dtype, ratio):
+    # K in parts of 48 (multiples of 16): the last part is short, as with K = the vocabulary.
+    torch.manual_seed(42)
+    (a, y, b, c0), (ar, yr, br, cr) = leaves(torch.randn(37, 130), torch.rand(37, 130),
+                                             torch.randn(130, 29), torch.randn(37, 29),
+                                             dtype=dtype)
+    grad = 1 - yr * yr if act else 1.0
+    ref = (ar * grad) @ br
+    out = c0.float().clone()
+    assert_close("c", ref, matmul(a, b, y=y if act else None, act=act, splits=splits,
+                                  out_dtype=dtype), ratio)
+    assert_close("c+", cr + ref, matmul(a, b, y=y if act else None, act=act, splits=splits,
+                                        out=out), ratio)
+
+
+def _configs(key):
+    return [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k, "GROUP_M": 2})
+            for m, n, k in ((16, 16, 16), (32, 16, 32), (16, 32, 16))]
+
+
+@pytest.mark.parametrize("restore", [True, False], ids=["launcher", "without-restore"])
+def test_autotuned_accumulating_launch_adds_once(monkeypatch, restore):
+    # Triton's autotuner runs every config on the caller's own buffers the first time a key
+    # is seen; `matmul(..., out=c)` must still add a @ b into c exactly once. Without the
+    # launcher's restore_value the same tuning adds it once per config tried, plus once.
+    torch.manual_seed(42)
+    monkeypatch.setattr(fc._GEMM, "configs", _configs)
+    monkeypatch.setattr(fc._GEMM, "tuners", {})
+    benched = []
+    bench = _common._interpreter_bench
+    monkeypatch.setattr(_common, "_interpreter_bench",
+                        lambda call, quantiles=None: benched.append(1) or bench(call, quantiles))
+    if not restore:
+        call = fc._GEMM.__call__
+        monkeypatch.setattr(fc.Tuned, "__call__",
+                            lambda self, key, grid, restore=(), **kw: call(key, grid, **kw))
+    a, b = torch.randn(40, 24, device=device()), torch.randn(24, 36, device=device())
+    c0 = torch.randn(40, 36, device=device())
+    c = matmul(a, b, out=c0.clone())
+    assert len(benched) == 3
+    times = 1 if restore else 4
+    assert_close("c", c0 + times * (a @ b), c, 1e-5)
+
+
+def test_new_bucket_length_reuses_tuning():
+    # The output layer at two bucket lengths (rows 32·T): its forward and both backward GEMMs
+    # (dW's K is the row count) find the tuning keys the first bucket made.
+    torch.manual_seed(42)
+    keys = []
+    for T in (3, 5):
+        x, w, b = (torch.randn(32 * T, 24, device=device()), torch.randn(40, 24, device=device()),
+                   torch.randn(40, device=device()))
+        y = fc_fwd(x, w, b)
+        fc_bwd(torch.randn_like(y), x, w)
+        keys.append(set(fc._GEMM.tuners))
+    assert keys[0] == keys[1]
+
+
+def test_alignment_hint():
+    assert _common.alignment(200, 10000, 1920) == 8
+    assert _common.alignment(7951, 200) == 1
+    assert _common.alignment(1024, 4096) == 8
+    assert _common.alignment(200, 40) == 8 and _common.alignment(20) == 4
 
 
 @pytest.mark.gpu
