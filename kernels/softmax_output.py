@@ -12,6 +12,8 @@ from ._common import check_dtype
 from .fc import column_sum, fc_fwd, gemm, matmul
 from .softmax import MAX_FUSED_SIZE, row_max_sum
 
+ONLINE_BLOCK = 2048
+
 
 def _target_ref(label, C, ignore_label, use_ignore, smooth_alpha):
     """One-hot targets; a label outside [0, C) hits no class, as in MXNet's SoftmaxGrad."""
@@ -157,13 +159,17 @@ def softmax_output_fwd(x, label, scale=1.0, ignore_label=-1.0, use_ignore=False,
         _alloc.empty((M, C), dtype=x.dtype, device=x.device) if store_grad else None)
     loss = _alloc.empty((M,), dtype=torch.float32, device=x.device) if store_loss else None
     if M and C:
-        block = triton.next_power_of_2(min(C, max_fused_size))
+        one_block = C <= max_fused_size
+        # The online loop keeps four running vectors of BLOCK lanes: 2048 (8 a thread at 8
+        # warps) stays in registers; 16384 spilled, 4096 spilled on sm_80 (the AOT check).
+        block = triton.next_power_of_2(min(C, max_fused_size)) if one_block else min(
+            triton.next_power_of_2(max_fused_size), ONLINE_BLOCK)
         softmax_output_fwd_kernel[(M,)](
             x=x, label=label.contiguous(), scale=_scale_tensor(scale, x.device), p=p, g=g,
             loss=loss, C=C, stride_x=x.stride(0), stride_p=p.stride(0) if p is not None else 0,
             stride_g=g.stride(0) if g is not None else 0, ignore_label=float(ignore_label),
-            smooth_alpha=float(smooth_alpha), USE_IGNORE=bool(use_ignore),
-            ONE_BLOCK=C <= max_fused_size, BLOCK=block, num_warps=8 if block > 2048 else 4)
+            smooth_alpha=float(smooth_alpha), USE_IGNORE=bool(use_ignore), ONE_BLOCK=one_block,
+            BLOCK=block, num_warps=8 if block >= 2048 else 4)
     return p, g, loss
 
 
