@@ -1,5 +1,7 @@
 """Data parallelism as one thin layer: slice each batch over the contexts, run one Executor per
 context, merge the outputs. With one context this is one executor and no copies at all."""
+import functools
+
 import numpy as np
 import torch
 
@@ -132,6 +134,13 @@ class ExecutorGroup:
 
     def grad_arrays(self, name):
         return [e.grad_dict.get(name) for e in self.execs]
+
+    @functools.cached_property
+    def trained_params(self):
+        """(indices, names) of the parameters that have gradients, in parameter order."""
+        pairs = [(i, n) for i, n in enumerate(self.param_names)
+                 if self.grad_arrays(n)[0] is not None]
+        return [i for i, _ in pairs], [n for _, n in pairs]
 
     def broadcast_from_first(self, names):
         """Copy the first context's value of each name to the others."""

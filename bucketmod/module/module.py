@@ -388,24 +388,29 @@ class Module(BaseModule):
         self._exec_group.backward(out_grads=out_grads)
 
     def update(self):
-        """Apply the optimizer to every parameter with a gradient (summed over contexts)."""
+        """Apply the optimizer to every parameter with a gradient: first the gradients are
+        reduced (over contexts, through the kvstore), then one optimizer step updates all of
+        them at once."""
         self._check_optimizer("update")
         group = self._exec_group
-        for index, name in enumerate(self._param_names):
-            grads = group.grad_arrays(name)
-            if grads[0] is None:
-                continue
-            weights = group.param_arrays(name)
-            if self._kvstore is not None:
-                self._kvstore.push(name, grads, priority=-index)
-                self._kvstore.pull(name, out=grads, priority=-index)
-            elif len(grads) > 1:
-                with torch.no_grad():
-                    for grad in grads[1:]:
-                        grads[0].tensor.add_(grad.tensor.to(grads[0].tensor.device))
-            self._updater(index, grads[0], weights[0])
-        group.broadcast_from_first([n for n in self._param_names
-                                    if group.grad_arrays(n)[0] is not None])
+        indices, names = group.trained_params
+        grads = [group.grad_arrays(n) for n in names]
+        self._reduce_gradients(indices, names, grads)
+        self._updater(indices, [g[0] for g in grads],
+                      [group.param_arrays(n)[0] for n in names])
+        group.broadcast_from_first(names)
+
+    def _reduce_gradients(self, indices, names, grads):
+        """Sum each parameter's gradient over the contexts into the first context's array."""
+        if self._kvstore is not None:
+            for index, name, per_ctx in zip(indices, names, grads):
+                self._kvstore.push(name, per_ctx, priority=-index)
+                self._kvstore.pull(name, out=per_ctx, priority=-index)
+        elif len(self._context) > 1:
+            with torch.no_grad():
+                for per_ctx in grads:
+                    for grad in per_ctx[1:]:
+                        per_ctx[0].tensor.add_(grad.tensor.to(per_ctx[0].tensor.device))
 
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs")

@@ -13,6 +13,7 @@ import warnings
 import torch
 
 from ..ndarray.ndarray import NDArray
+from . import multi_tensor
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -60,6 +61,9 @@ class Optimizer:
     """
 
     opt_registry = {}
+    # Whether `update` takes lists of indices, weights, grads and states and updates them in
+    # one multi-tensor step (the Updater then hands it every parameter at once).
+    multi_tensor = False
 
     def __init__(self, rescale_grad=1., param_idx2name=None, wd=0., clip_gradient=None,
                  learning_rate=None, lr_scheduler=None, sym=None, begin_num_update=0,
@@ -146,7 +150,18 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} does not define update()")
 
     def update_multi_precision(self, index, weight, grad, state):
-        """`update`, run on the float32 master copy when multi_precision applies."""
+        """`update`, run on the float32 master copy when multi_precision applies.
+
+        With lists (an optimizer whose `multi_tensor` is True), all parameters go to `update`
+        at once, unless float32 master copies are involved.
+        """
+        if isinstance(index, (list, tuple)):
+            if self.multi_precision and any(w.tensor.dtype in _LOW_PRECISION for w in weight):
+                for i, w, g, s in zip(index, weight, grad, state):
+                    self.update_multi_precision(i, w, g, s)
+            else:
+                self.update(index, weight, grad, state)
+            return
         if self.multi_precision and weight.tensor.dtype in _LOW_PRECISION:
             master, inner = state
             grad32 = NDArray(grad.tensor.detach().float(), grad.context)
@@ -221,6 +236,28 @@ class Optimizer:
     def _get_wd(self, index):
         return self._get_wds([index])[0]
 
+    def _multi_groups(self, indices, weights, grads, states):
+        """((device, dtype, group, lr, wd, update count), (weights, grads, states)) per group of
+        a multi-tensor step: parameters grouped by device, dtype, lr/wd multipliers and update
+        count, so that `group` is a key that stays the same from step to step."""
+        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
+        lr_mults = [self._mult(i, self.lr_mult, "lr_mult") for i in indices]
+        wd_mults = [self._mult(i, self.wd_mult, "wd_mult") for i in indices]
+        counts = [self._index_update_count[i] for i in indices]
+        groups = multi_tensor.group_by([w.tensor for w in weights],
+                                       [g.tensor.detach() for g in grads],
+                                       [_tensors_of(s) for s in states], lr_mults, wd_mults,
+                                       counts)
+        for (device, dtype, lr_mult, wd_mult, count), lists in groups:
+            yield (device, dtype, (lr_mult, wd_mult), lr * lr_mult, self.wd * wd_mult,
+                   count), lists
+
+    def _scalar(self, device, dtype, name, group, value):
+        """A 0-d tensor for `name` of this parameter group, refilled with `value`."""
+        if not hasattr(self, "_step_scalars"):
+            self._step_scalars = multi_tensor.StepScalars()
+        return self._step_scalars.get(device, dtype, (name, group), value)
+
     def _mult(self, index, table, param_attr):
         if index in self.param_dict:
             return getattr(self.param_dict[index], param_attr)
@@ -244,6 +281,7 @@ class Optimizer:
     def __getstate__(self):
         state = self.__dict__.copy()
         del state["param_dict"]
+        state.pop("_step_scalars", None)
         return state
 
     def __setstate__(self, state):
@@ -253,6 +291,15 @@ class Optimizer:
 
 register = Optimizer.register
 create = Optimizer.create_optimizer
+
+
+def _tensors_of(state):
+    """An optimizer state (None, an NDArray or a tuple of them) as tensors."""
+    if state is None:
+        return None
+    if isinstance(state, NDArray):
+        return state.tensor
+    return tuple(_tensors_of(s) for s in state)
 
 
 class _MasterCopyLast:
@@ -266,8 +313,7 @@ class _MasterCopyLast:
 
     def update_multi_precision(self, index, weight, grad, state):
         if isinstance(index, (list, tuple)):
-            for i, w, g, s in zip(index, weight, grad, state):
-                self.update_multi_precision(i, w, g, s)
+            Optimizer.update_multi_precision(self, index, weight, grad, state)
             return
         if self.multi_precision and weight.tensor.dtype in _LOW_PRECISION \
                 and isinstance(state, (tuple, list)):
@@ -287,6 +333,8 @@ class SGD(_MasterCopyLast, Optimizer):
     `lazy_update` only matters for row-sparse gradients, which bucketmod does not have.
     """
 
+    multi_tensor = True
+
     def __init__(self, momentum=0.0, lazy_update=True, **kwargs):
         super().__init__(**kwargs)
         self.momentum = momentum
@@ -302,9 +350,24 @@ class SGD(_MasterCopyLast, Optimizer):
         for w, g in zip(weight, grad):
             _check_pair(w, g)
         self._update_count(index)
+        if self.momentum > 0 or all(s is None for s in state):
+            self._multi_step(index, weight, grad, state)
+            return
         lrs, wds = self._get_lrs(index), self._get_wds(index)
         for w, g, s, lr, wd in zip(weight, grad, state, lrs, wds):
             self._step(w, g, s, lr, wd)
+
+    def _multi_step(self, index, weight, grad, state):
+        with torch.no_grad():
+            for (device, dtype, group, lr, wd, _), (ws, gs, ms) in self._multi_groups(
+                    index, weight, grad, state):
+                gs = multi_tensor.scaled_grads(gs, self.rescale_grad, self._op_clip())
+                moms = ms if ms[0] is not None else None
+                multi_tensor.sgd_step(
+                    ws, gs, moms, self.momentum,
+                    self._scalar(device, dtype, "neg_lr", group, -lr),
+                    self._scalar(device, dtype, "neg_lr_wd", group, -lr * wd),
+                    self._scalar(device, dtype, "decay", group, 1.0 - lr * wd))
 
     def _step(self, weight, grad, mom, lr, wd):
         clip = self._op_clip()
@@ -336,6 +399,8 @@ class NAG(_MasterCopyLast, Optimizer):
     already updated; the same order is kept here.
     """
 
+    multi_tensor = True
+
     def __init__(self, momentum=0.0, **kwargs):
         super().__init__(**kwargs)
         self.momentum = momentum
@@ -344,6 +409,12 @@ class NAG(_MasterCopyLast, Optimizer):
         return _zeros_like(weight) if self.momentum != 0.0 else None
 
     def update(self, index, weight, grad, state):
+        if isinstance(index, (list, tuple)):
+            for w, g in zip(weight, grad):
+                _check_pair(w, g)
+            self._update_count(index)
+            self._multi_step(index, weight, grad, state)
+            return
         _check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
@@ -361,6 +432,21 @@ class NAG(_MasterCopyLast, Optimizer):
                 m.sub_(lr * (g + wd * w))
             else:
                 w.mul_(1.0 - lr * wd).sub_(lr * g)
+
+    def _multi_step(self, index, weight, grad, state):
+        momentum = self.momentum if self.momentum > 0 else 0.0
+        with torch.no_grad():
+            for (device, dtype, group, lr, wd, _), (ws, gs, ms) in self._multi_groups(
+                    index, weight, grad, state):
+                gs = multi_tensor.scaled_grads(gs, self.rescale_grad, self._op_clip())
+                neg_lr = self._scalar(device, dtype, "neg_lr", group, -lr)
+                if ms[0] is None:
+                    multi_tensor.sgd_step(ws, gs, None, 0.0, neg_lr, None,
+                                          self._scalar(device, dtype, "decay", group,
+                                                       1.0 - lr * wd))
+                else:
+                    multi_tensor.nag_step(ws, gs, ms, momentum, neg_lr,
+                                          self._scalar(device, dtype, "wd", group, wd))
 
 
 @register
@@ -407,10 +493,18 @@ class Adam(Optimizer):
         self.epsilon = epsilon
         self.lazy_update = lazy_update
 
+    multi_tensor = True
+
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
 
     def update(self, index, weight, grad, state):
+        if isinstance(index, (list, tuple)):
+            for w, g in zip(weight, grad):
+                _check_pair(w, g)
+            self._update_count(index)
+            self._multi_step(index, weight, grad, state)
+            return
         _check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
@@ -426,6 +520,20 @@ class Adam(Optimizer):
             mean.tensor.mul_(self.beta1).add_((1. - self.beta1) * g)
             var.tensor.mul_(self.beta2).add_((1. - self.beta2) * g * g)
             w.sub_(lr * mean.tensor / (var.tensor.sqrt() + self.epsilon))
+
+    def _multi_step(self, index, weight, grad, state):
+        with torch.no_grad():
+            for (device, dtype, group, lr, wd, t), (ws, gs, ss) in self._multi_groups(
+                    index, weight, grad, state):
+                lr *= math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
+                gs = torch._foreach_mul(gs, self.rescale_grad)
+                torch._foreach_add_(gs, torch._foreach_mul(
+                    ws, self._scalar(device, dtype, "wd", group, wd)))
+                if self._op_clip() is not None:
+                    gs = multi_tensor.scaled_grads(gs, 1.0, self._op_clip())
+                multi_tensor.adam_step(ws, gs, [m for m, _ in ss], [v for _, v in ss],
+                                       self.beta1, self.beta2, self.epsilon,
+                                       self._scalar(device, dtype, "neg_lr", group, -lr))
 
 
 @register
@@ -593,10 +701,18 @@ class Nadam(Optimizer):
         self.schedule_decay = schedule_decay
         self.m_schedule = 1.
 
+    multi_tensor = True
+
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
 
     def update(self, index, weight, grad, state):
+        if isinstance(index, (list, tuple)):
+            for w, g in zip(weight, grad):
+                _check_pair(w, g)
+            self._update_count(index)
+            self._multi_step(index, weight, grad, state)
+            return
         _check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)

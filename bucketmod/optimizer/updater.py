@@ -56,6 +56,10 @@ class Updater:
             elif not self.states_synced[idx]:
                 self.states[idx] = self.sync_state_context(self.states[idx], w.context)
                 self.states_synced[idx] = True
+        if self.optimizer.multi_tensor and len(indices) > 1:
+            self.optimizer.update_multi_precision(indices, weights, grads,
+                                                  [self.states[i] for i in indices])
+            return
         for idx, w, g in zip(indices, weights, grads):
             self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
 
@@ -184,7 +188,7 @@ def _encode_optimizer(opt):
     if Optimizer.opt_registry.get(name) is not type(opt):
         raise TypeError(f"optimizer: only registered optimizers can be saved, "
                         f"{type(opt).__name__} is not registered")
-    skip = {"param_dict", "lr_scheduler", "_index_update_count"}
+    skip = {"param_dict", "lr_scheduler", "_index_update_count", "_step_scalars"}
     current = next((k for k, v in opt._all_index_update_counts.items()
                     if v is opt._index_update_count), 0)
     sched = opt.lr_scheduler

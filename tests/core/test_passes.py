@@ -56,7 +56,7 @@ def test_fused_cell_matches_unrolled(monkeypatch, num_layers, cell):
     exe, out_fused, grads_fused = run(sym, True, monkeypatch, data=(N, T),
                                       softmax_label=(N, T))
     assert sum(n.op is not None and n.op.name == FUSED_OP[cell]
-               for n, _ in exe._fused_plan) == num_layers * T
+               for n in exe._program.nodes) == num_layers * T
     _, out_plain, grads_plain = run(sym, False, monkeypatch, data=(N, T), softmax_label=(N, T))
     np.testing.assert_allclose(out_fused[0], out_plain[0], rtol=1e-5, atol=1e-6)
     for name in grads_plain:
