@@ -286,6 +286,11 @@ class Executor:
         if heads:
             torch.autograd.backward(heads, head_grads)
 
+    def release_outputs(self):
+        """Forget the last forward: its outputs and, if not yet differentiated, its graph."""
+        self.outputs = []
+        self._graph = None
+
     def _ones_like_head(self, i, t):
         """The head gradient of a loss output (its backward ignores it), made once."""
         if self._head_ones is None:

@@ -213,9 +213,16 @@ class BucketingModule(BaseModule):
         return module
 
     def switch_bucket(self, bucket_key, data_shapes, label_shapes=None):
-        """Make `bucket_key` current, binding it (sharing the default bucket) on first use."""
+        """Make `bucket_key` current, binding it (sharing the default bucket) on first use.
+
+        The bucket switched away from releases its outputs (and any forward not yet
+        differentiated), so that only the current bucket holds more than the shared memory.
+        """
         self._check_bound("switch_bucket")
-        self._curr_module = self._bind_bucket(bucket_key, data_shapes, label_shapes)
+        module = self._bind_bucket(bucket_key, data_shapes, label_shapes)
+        if self._curr_module is not None and module is not self._curr_module:
+            self._curr_module.release_outputs()
+        self._curr_module = module
         self._curr_bucket_key = bucket_key
 
     def delete_bucket(self, bucket_key):

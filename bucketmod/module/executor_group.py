@@ -191,6 +191,10 @@ class ExecutorGroup:
                                              as_tensor(g), 0, sl), e._ctx) for g in out_grads]
             e.backward(out_grads=grads)
 
+    def release_outputs(self):
+        for e in self.execs:
+            e.release_outputs()
+
     def _merge(self, per_exec, merge):
         if not merge:
             return per_exec

@@ -412,6 +412,12 @@ class Module(BaseModule):
                     for grad in per_ctx[1:]:
                         per_ctx[0].tensor.add_(grad.tensor.to(per_ctx[0].tensor.device))
 
+    def release_outputs(self):
+        """Drop the last forward's outputs and graph (BucketingModule does this for the bucket
+        it switches away from)."""
+        if self._exec_group is not None:
+            self._exec_group.release_outputs()
+
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs")
         return self._exec_group.get_outputs(merge_multi_context)
