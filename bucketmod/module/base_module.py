@@ -201,8 +201,7 @@ class BaseModule:
             data_batch = next_batch
             if monitor is not None:
                 monitor.tic()
-            self.forward_backward(data_batch)
-            self.update()
+            self._fit_step(data_batch)
             self._update_metric_for(eval_metric, data_batch)
             try:
                 next_batch = next(data_iter)
@@ -220,6 +219,12 @@ class BaseModule:
                     callback(param)
             nbatch += 1
         return name_values
+
+    def _fit_step(self, data_batch):
+        """One training step of `fit`: forward, backward and update (Module replays it as a
+        CUDA graph where it can)."""
+        self.forward_backward(data_batch)
+        self.update()
 
     # -- parameters on disk -----------------------------------------------------------------
     def save_params(self, fname):

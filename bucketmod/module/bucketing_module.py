@@ -18,6 +18,7 @@ from ..name import NameManager
 from ..ndarray import serialization
 from ..ndarray.ndarray import array
 from .base_module import BaseModule, _require
+from .cuda_graph import CudaGraphs
 from .module import Module, check_input_names
 
 
@@ -51,6 +52,7 @@ class BucketingModule(BaseModule):
         self._curr_bucket_key = None
         self._monitor = None
         self._grad_req = None
+        self._cuda_graphs = CudaGraphs(logger=logger)
 
     def _call_sym_gen(self, bucket_key):
         try:
@@ -180,6 +182,8 @@ class BucketingModule(BaseModule):
         self.for_training = for_training
         self.inputs_need_grad = inputs_need_grad
         self._grad_req = grad_req
+        module._cuda_graphs = self._cuda_graphs
+        self._cuda_graphs.first = module
         self._curr_module = module
         self._curr_bucket_key = self._default_bucket_key
         self._buckets[self._default_bucket_key] = module
@@ -205,6 +209,7 @@ class BucketingModule(BaseModule):
                         grad_req=self._grad_req)
         except (MXNetError, ValueError) as err:
             raise type(err)(f"bucket {bucket_key!r}: {err}") from err
+        module._cuda_graphs = self._cuda_graphs
         if self._monitor is not None:
             module.install_monitor(self._monitor)
         if self.optimizer_initialized:
@@ -258,11 +263,29 @@ class BucketingModule(BaseModule):
     def forward(self, data_batch, is_train=None):
         """Switch to `data_batch.bucket_key` (binding it if new) and run the batch."""
         self._check_ready("forward")
+        self._switch_to(data_batch)
+        self._curr_module.forward(data_batch, is_train=is_train)
+
+    def _switch_to(self, data_batch):
         key = data_batch.bucket_key
         if key is None:
             key = self._default_bucket_key
         self.switch_bucket(key, data_batch.provide_data, data_batch.provide_label)
-        self._curr_module.forward(data_batch, is_train=is_train)
+
+    @property
+    def cuda_graphs(self):
+        """Whether `fit` replays each bucket's training step as a CUDA graph where it can
+        (None: as `BUCKETMOD_CUDA_GRAPHS` says, on by default); one setting for all buckets."""
+        return self._cuda_graphs.enabled
+
+    @cuda_graphs.setter
+    def cuda_graphs(self, enabled):
+        self._cuda_graphs.enabled = enabled
+
+    def _fit_step(self, data_batch):
+        self._check_optimizer("fit")
+        self._switch_to(data_batch)
+        self._curr_module._fit_step(data_batch)
 
     def backward(self, out_grads=None):
         self._check_ready("backward")

@@ -99,6 +99,8 @@ class ExecutorGroup:
                                                  shared_exec=shared,
                                                  shared_arg_names=shared_names, **shapes))
         self.output_names = symbol.list_outputs()
+        self.monitored = False
+        self.graph_step = None
 
     def _grad_reqs(self, grad_req):
         if isinstance(grad_req, dict):
@@ -177,6 +179,10 @@ class ExecutorGroup:
 
     def forward(self, data_batch, is_train):
         self.load_batch(data_batch, is_train)
+        self.compute(is_train)
+
+    def compute(self, is_train):
+        """Run every executor on the inputs already loaded."""
         for e in self.execs:
             e.forward(is_train=is_train)
 
@@ -248,6 +254,7 @@ class ExecutorGroup:
             eval_metric.update_dict(label_dict, preds)
 
     def install_monitor(self, mon):
+        self.monitored = True
         for e in self.execs:
             mon.install(e)
 

@@ -13,6 +13,7 @@ from ..kvstore import KVStore
 from ..kvstore import create as create_kvstore
 from ..ndarray.ndarray import NDArray, as_tensor
 from .base_module import BaseModule, _require
+from .cuda_graph import CudaGraphs
 from .executor_group import ExecutorGroup, as_descs, batch_shapes
 
 
@@ -73,6 +74,7 @@ class Module(BaseModule):
         self._preload_opt_states = None
         self._preload_params = None
         self._grad_req = None
+        self._cuda_graphs = None
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -358,6 +360,11 @@ class Module(BaseModule):
         self._check_ready("forward")
         if is_train is None:
             is_train = self.for_training
+        self._fit_batch(data_batch)
+        self._exec_group.forward(data_batch, is_train)
+
+    def _fit_batch(self, data_batch):
+        """Reshape to `data_batch`'s shapes where they differ from the bound ones."""
         new_data = batch_shapes(data_batch, self._data_names)
         if len(new_data) != len(self._data_names):
             raise ValueError(f"forward: the batch has {len(new_data)} data arrays, the module "
@@ -379,7 +386,6 @@ class Module(BaseModule):
             if self.for_training and any(lab is not None for lab in labels):
                 raise ValueError("forward: the batch has labels, but the module has no "
                                  "label_names")
-        self._exec_group.forward(data_batch, is_train)
 
     def backward(self, out_grads=None):
         self._check_ready("backward")
@@ -399,6 +405,36 @@ class Module(BaseModule):
         self._updater(indices, [g[0] for g in grads],
                       [group.param_arrays(n)[0] for n in names])
         group.broadcast_from_first(names)
+
+    def _plan_update(self):
+        """The host half of `update` (see `Updater.plan`) for one context without a kvstore:
+        the device half as a function, or None where the optimizer has no multi-tensor
+        step."""
+        group = self._exec_group
+        indices, names = group.trained_params
+        return self._updater.plan(indices, [group.grad_arrays(n)[0] for n in names],
+                                  [group.param_arrays(n)[0] for n in names])
+
+    @property
+    def cuda_graphs(self):
+        """Whether `fit` captures its training step as a CUDA graph where it can (None: as
+        `BUCKETMOD_CUDA_GRAPHS` says, on by default). Set False to turn graphs off."""
+        return self._graph_policy().enabled
+
+    @cuda_graphs.setter
+    def cuda_graphs(self, enabled):
+        self._graph_policy().enabled = enabled
+
+    def _graph_policy(self):
+        if self._cuda_graphs is None:
+            self._cuda_graphs = CudaGraphs(logger=self.logger)
+        return self._cuda_graphs
+
+    def _fit_step(self, data_batch):
+        """`fit`'s training step, as a CUDA graph where `cuda_graph.CudaGraphs` allows."""
+        self._check_optimizer("fit")
+        self._fit_batch(data_batch)
+        self._graph_policy().step(self, data_batch)
 
     def _reduce_gradients(self, indices, names, grads):
         """Sum each parameter's gradient over the contexts into the first context's array."""

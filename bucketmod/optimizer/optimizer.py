@@ -236,6 +236,18 @@ class Optimizer:
     def _get_wd(self, index):
         return self._get_wds([index])[0]
 
+    def multi_tensor_plan(self, index, weight, grad, state):
+        """The host half of one multi-tensor update of the parameters `index` (lists): update
+        counts advanced, learning rates and weight decays computed and written into the step's
+        0-d tensors. Returns the device half, a function of no arguments that updates the
+        weights and states in place and reads nothing from the host: calling it is the
+        update, and a CUDA graph can capture it once and replay it after each new plan.
+        """
+        for w, g in zip(weight, grad):
+            _check_pair(w, g)
+        self._update_count(index)
+        return self._multi_plan(index, weight, grad, state)
+
     def _multi_groups(self, indices, weights, grads, states):
         """((device, dtype, group, lr, wd, update count), (weights, grads, states)) per group of
         a multi-tensor step: parameters grouped by device, dtype, lr/wd multipliers and update
@@ -347,27 +359,24 @@ class SGD(_MasterCopyLast, Optimizer):
     def update(self, index, weight, grad, state):
         if not isinstance(index, (list, tuple)):
             index, weight, grad, state = [index], [weight], [grad], [state]
-        for w, g in zip(weight, grad):
-            _check_pair(w, g)
-        self._update_count(index)
-        if self.momentum > 0 or all(s is None for s in state):
-            self._multi_step(index, weight, grad, state)
-            return
-        lrs, wds = self._get_lrs(index), self._get_wds(index)
-        for w, g, s, lr, wd in zip(weight, grad, state, lrs, wds):
-            self._step(w, g, s, lr, wd)
+        self.multi_tensor_plan(index, weight, grad, state)()
 
-    def _multi_step(self, index, weight, grad, state):
-        with torch.no_grad():
-            for (device, dtype, group, lr, wd, _), (ws, gs, ms) in self._multi_groups(
-                    index, weight, grad, state):
-                gs = multi_tensor.scaled_grads(gs, self.rescale_grad, self._op_clip())
-                moms = ms if ms[0] is not None else None
-                multi_tensor.sgd_step(
-                    ws, gs, moms, self.momentum,
-                    self._scalar(device, dtype, "neg_lr", group, -lr),
-                    self._scalar(device, dtype, "neg_lr_wd", group, -lr * wd),
-                    self._scalar(device, dtype, "decay", group, 1.0 - lr * wd))
+    def _multi_plan(self, index, weight, grad, state):
+        momentum = self.momentum if self.momentum > 0 else 0.0
+        clip = self._op_clip()
+        steps = []
+        for (device, dtype, group, lr, wd, _), (ws, gs, ms) in self._multi_groups(
+                index, weight, grad, state):
+            scalars = [self._scalar(device, dtype, name, group, value) for name, value in
+                       (("neg_lr", -lr), ("neg_lr_wd", -lr * wd), ("decay", 1.0 - lr * wd))]
+            steps.append((ws, gs, ms if ms[0] is not None else None, scalars))
+
+        def apply():
+            with torch.no_grad():
+                for ws, gs, moms, scalars in steps:
+                    gs = multi_tensor.scaled_grads(gs, self.rescale_grad, clip)
+                    multi_tensor.sgd_step(ws, gs, moms, momentum, *scalars)
+        return apply
 
     def _step(self, weight, grad, mom, lr, wd):
         clip = self._op_clip()
@@ -410,10 +419,7 @@ class NAG(_MasterCopyLast, Optimizer):
 
     def update(self, index, weight, grad, state):
         if isinstance(index, (list, tuple)):
-            for w, g in zip(weight, grad):
-                _check_pair(w, g)
-            self._update_count(index)
-            self._multi_step(index, weight, grad, state)
+            self.multi_tensor_plan(index, weight, grad, state)()
             return
         _check_pair(weight, grad)
         self._update_count(index)
@@ -433,20 +439,28 @@ class NAG(_MasterCopyLast, Optimizer):
             else:
                 w.mul_(1.0 - lr * wd).sub_(lr * g)
 
-    def _multi_step(self, index, weight, grad, state):
+    def _multi_plan(self, index, weight, grad, state):
         momentum = self.momentum if self.momentum > 0 else 0.0
-        with torch.no_grad():
-            for (device, dtype, group, lr, wd, _), (ws, gs, ms) in self._multi_groups(
-                    index, weight, grad, state):
-                gs = multi_tensor.scaled_grads(gs, self.rescale_grad, self._op_clip())
-                neg_lr = self._scalar(device, dtype, "neg_lr", group, -lr)
-                if ms[0] is None:
-                    multi_tensor.sgd_step(ws, gs, None, 0.0, neg_lr, None,
-                                          self._scalar(device, dtype, "decay", group,
-                                                       1.0 - lr * wd))
-                else:
-                    multi_tensor.nag_step(ws, gs, ms, momentum, neg_lr,
-                                          self._scalar(device, dtype, "wd", group, wd))
+        clip = self._op_clip()
+        steps = []
+        for (device, dtype, group, lr, wd, _), (ws, gs, ms) in self._multi_groups(
+                index, weight, grad, state):
+            neg_lr = self._scalar(device, dtype, "neg_lr", group, -lr)
+            if ms[0] is None:
+                other = self._scalar(device, dtype, "decay", group, 1.0 - lr * wd)
+            else:
+                other = self._scalar(device, dtype, "wd", group, wd)
+            steps.append((ws, gs, ms if ms[0] is not None else None, neg_lr, other))
+
+        def apply():
+            with torch.no_grad():
+                for ws, gs, moms, neg_lr, other in steps:
+                    gs = multi_tensor.scaled_grads(gs, self.rescale_grad, clip)
+                    if moms is None:
+                        multi_tensor.sgd_step(ws, gs, None, 0.0, neg_lr, None, other)
+                    else:
+                        multi_tensor.nag_step(ws, gs, moms, momentum, neg_lr, other)
+        return apply
 
 
 @register
@@ -500,10 +514,7 @@ class Adam(Optimizer):
 
     def update(self, index, weight, grad, state):
         if isinstance(index, (list, tuple)):
-            for w, g in zip(weight, grad):
-                _check_pair(w, g)
-            self._update_count(index)
-            self._multi_step(index, weight, grad, state)
+            self.multi_tensor_plan(index, weight, grad, state)()
             return
         _check_pair(weight, grad)
         self._update_count(index)
@@ -521,19 +532,26 @@ class Adam(Optimizer):
             var.tensor.mul_(self.beta2).add_((1. - self.beta2) * g * g)
             w.sub_(lr * mean.tensor / (var.tensor.sqrt() + self.epsilon))
 
-    def _multi_step(self, index, weight, grad, state):
-        with torch.no_grad():
-            for (device, dtype, group, lr, wd, t), (ws, gs, ss) in self._multi_groups(
-                    index, weight, grad, state):
-                lr *= math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
-                gs = torch._foreach_mul(gs, self.rescale_grad)
-                torch._foreach_add_(gs, torch._foreach_mul(
-                    ws, self._scalar(device, dtype, "wd", group, wd)))
-                if self._op_clip() is not None:
-                    gs = multi_tensor.scaled_grads(gs, 1.0, self._op_clip())
-                multi_tensor.adam_step(ws, gs, [m for m, _ in ss], [v for _, v in ss],
-                                       self.beta1, self.beta2, self.epsilon,
-                                       self._scalar(device, dtype, "neg_lr", group, -lr))
+    def _multi_plan(self, index, weight, grad, state):
+        clip = self._op_clip()
+        steps = []
+        for (device, dtype, group, lr, wd, t), (ws, gs, ss) in self._multi_groups(
+                index, weight, grad, state):
+            lr *= math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
+            steps.append((ws, gs, [m for m, _ in ss], [v for _, v in ss],
+                          self._scalar(device, dtype, "wd", group, wd),
+                          self._scalar(device, dtype, "neg_lr", group, -lr)))
+
+        def apply():
+            with torch.no_grad():
+                for ws, gs, means, variances, wd, neg_lr in steps:
+                    gs = torch._foreach_mul(gs, self.rescale_grad)
+                    torch._foreach_add_(gs, torch._foreach_mul(ws, wd))
+                    if clip is not None:
+                        gs = multi_tensor.scaled_grads(gs, 1.0, clip)
+                    multi_tensor.adam_step(ws, gs, means, variances, self.beta1, self.beta2,
+                                           self.epsilon, neg_lr)
+        return apply
 
 
 @register
@@ -701,18 +719,10 @@ class Nadam(Optimizer):
         self.schedule_decay = schedule_decay
         self.m_schedule = 1.
 
-    multi_tensor = True
-
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
 
     def update(self, index, weight, grad, state):
-        if isinstance(index, (list, tuple)):
-            for w, g in zip(weight, grad):
-                _check_pair(w, g)
-            self._update_count(index)
-            self._multi_step(index, weight, grad, state)
-            return
         _check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)

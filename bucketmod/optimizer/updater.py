@@ -9,7 +9,7 @@ import numpy as np
 from ..lr_scheduler import LRScheduler
 from ..ndarray.ndarray import NDArray, as_ndarray
 from ..ndarray.serialization import load_bytes, save_bytes
-from .optimizer import Optimizer, _check_pair
+from .optimizer import _LOW_PRECISION, Optimizer, _check_pair
 
 
 class Updater:
@@ -31,6 +31,32 @@ class Updater:
 
     def __call__(self, index, grad, weight):
         """Update `weight` (or a list of weights) in place from `grad`."""
+        indices, grads, weights = self._prepare(index, grad, weight)
+        if self._multi_tensor(weights):
+            self.optimizer.multi_tensor_plan(indices, weights, grads,
+                                             [self.states[i] for i in indices])()
+            return
+        for idx, w, g in zip(indices, weights, grads):
+            self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
+
+    def plan(self, index, grad, weight):
+        """The host half of updating the lists `index`/`grad`/`weight` (see
+        `Optimizer.multi_tensor_plan`): returns the device half, or None where this optimizer
+        has no multi-tensor step for these weights (then call the updater itself)."""
+        indices, grads, weights = self._prepare(index, grad, weight)
+        if not self._multi_tensor(weights):
+            return None
+        return self.optimizer.multi_tensor_plan(indices, weights, grads,
+                                                [self.states[i] for i in indices])
+
+    def _multi_tensor(self, weights):
+        opt = self.optimizer
+        return opt.multi_tensor and len(weights) > 1 and not (
+            opt.multi_precision and any(w.tensor.dtype in _LOW_PRECISION for w in weights))
+
+    def _prepare(self, index, grad, weight):
+        """Validated lists of indices, grads and weights, with every state created and on the
+        weight's context."""
         if isinstance(index, (list, tuple)):
             indices = list(index)
             if not isinstance(grad, (list, tuple)) or not isinstance(weight, (list, tuple)) \
@@ -56,12 +82,7 @@ class Updater:
             elif not self.states_synced[idx]:
                 self.states[idx] = self.sync_state_context(self.states[idx], w.context)
                 self.states_synced[idx] = True
-        if self.optimizer.multi_tensor and len(indices) > 1:
-            self.optimizer.update_multi_precision(indices, weights, grads,
-                                                  [self.states[i] for i in indices])
-            return
-        for idx, w, g in zip(indices, weights, grads):
-            self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
+        return indices, grads, weights
 
     def sync_state_context(self, state, context):
         """Move a state (an NDArray, or nested tuples/lists of them) onto `context`."""
