@@ -175,7 +175,7 @@ class ExecutorGroup:
                     raise ValueError(f"{what} {desc.name}: expected shape {desc.shape}, got "
                                      f"{tuple(src.shape)}")
                 with torch.no_grad():
-                    target.tensor.copy_(part)
+                    target.tensor.copy_(part, non_blocking=target.tensor.is_cuda)
 
     def forward(self, data_batch, is_train):
         self.load_batch(data_batch, is_train)

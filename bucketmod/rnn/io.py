@@ -8,9 +8,10 @@ import bisect
 import random
 
 import numpy as np
+import torch
 
 from ..io import DataBatch, DataDesc, DataIter
-from ..ndarray.ndarray import array
+from ..ndarray.ndarray import NDArray, array
 
 
 def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n", start_label=0,
@@ -63,6 +64,14 @@ def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n", 
             coded.append(vocab[word])
         encoded.append(coded)
     return encoded, vocab
+
+
+def _pinned(arr):
+    """In page-locked memory where CUDA is present, so that a batch reaches the GPU in one
+    asynchronous copy (into the executor's bound input)."""
+    if torch.cuda.is_available():
+        return NDArray(arr.tensor.pin_memory(), arr.context)
+    return arr
 
 
 def _default_buckets(lengths, batch_size):
@@ -158,8 +167,8 @@ class BucketSentenceIter(DataIter):
             label = np.empty_like(rows)
             label[:, :-1] = rows[:, 1:]
             label[:, -1] = self.invalid_label
-            self.nddata.append(array(rows, dtype=self.dtype))
-            self.ndlabel.append(array(label, dtype=self.dtype))
+            self.nddata.append(_pinned(array(rows, dtype=self.dtype)))
+            self.ndlabel.append(_pinned(array(label, dtype=self.dtype)))
 
     def next(self):
         if self.curr_idx == len(self.idx):
@@ -169,7 +178,7 @@ class BucketSentenceIter(DataIter):
         data = self.nddata[i][j:j + self.batch_size]
         label = self.ndlabel[i][j:j + self.batch_size]
         if self.major_axis == 1:
-            data, label = data.T, label.T
+            data, label = NDArray(data.tensor.t()), NDArray(label.tensor.t())
         return DataBatch([data], [label], pad=0, bucket_key=self.buckets[i],
                          provide_data=[DataDesc(self.data_name, data.shape, layout=self.layout)],
                          provide_label=[DataDesc(self.label_name, label.shape,
