@@ -265,7 +265,7 @@ class Executor:
         for i, ((node, _), t) in enumerate(zip(self._heads, out_tensors)):
             g = None if out_grads is None else out_grads[i]
             if g is None:
-                if node.op is None or not node.op.is_loss:
+                if node.op is None or not node.op.loss(node.params):
                     raise MXNetError(
                         f"backward: output {self._output_names[i]} is not a loss layer, so its "
                         f"head gradient is required in out_grads (or pass it through MakeLoss)")
