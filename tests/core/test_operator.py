@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 import bucketmod as mx
 from bucketmod.ops import custom
@@ -179,3 +180,65 @@ def test_infer_shape_errors_name_the_op():
     sym = mx.sym.Custom(mx.sym.var("x"), op_type="bad_shape_op")
     with pytest.raises(mx.MXNetError, match="bad_shape_op.infer_shape: expected 1 output"):
         sym.infer_shape(x=(2, 2))
+
+
+def _scaled_tanh_op(name, calls, with_backward=True):
+    """A kernel op whose 'kernels' are torch code that counts its calls."""
+    def reference(x, alpha):
+        calls.append("reference")
+        return torch.tanh(alpha * x)
+
+    def forward(x, alpha):
+        calls.append("forward")
+        y = torch.tanh(alpha * x)
+        return y, (y,)
+
+    def backward(saved, dy, alpha):
+        calls.append("backward")
+        (y,) = saved
+        return (dy * alpha * (1 - y * y),)
+
+    return mx.operator.register_kernel(name, reference=reference, forward=forward,
+                                       backward=backward if with_backward else None,
+                                       params={"alpha": 1.0})
+
+
+@pytest.mark.parametrize("with_backward", [True, False], ids=["kernel-bwd", "ref-bwd"])
+def test_register_kernel_backend_switch(with_backward):
+    calls = []
+    name = "scaled_tanh_bwd" if with_backward else "scaled_tanh_ref"
+    _scaled_tanh_op(name, calls, with_backward)
+    sym = getattr(mx.sym, name)(mx.sym.var("x"), alpha=0.5)
+    x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
+    results = {}
+    for backend in ("torch", "triton"):
+        old = mx.set_backend(backend)
+        try:
+            del calls[:]
+            exe = sym.simple_bind(mx.cpu(), x=(2, 3))
+            exe.arg_dict["x"][:] = x
+            exe.forward(is_train=True)
+            exe.backward(mx.nd.ones((2, 3)))
+            results[backend] = (exe.outputs[0].asnumpy(), exe.grad_dict["x"].asnumpy())
+            expected = ["reference"] if backend == "torch" else (
+                ["forward", "backward"] if with_backward else ["forward", "reference"])
+            assert calls == expected, backend
+        finally:
+            mx.set_backend(old)
+    y = np.tanh(0.5 * x)
+    for backend, (out, grad) in results.items():
+        _close(backend + " output", y, out, 1e-6)
+        _close(backend + " grad", 0.5 * (1 - y * y), grad, 1e-6)
+    _close("nd", y, getattr(mx.nd, name)(mx.nd.array(x), alpha=0.5).asnumpy(), 1e-6)
+
+
+def test_register_kernel_names():
+    calls = []
+    _scaled_tanh_op("kernel_twice", calls)
+    with pytest.warns(UserWarning, match="kernel_twice"):
+        _scaled_tanh_op("kernel_twice", calls)
+    with pytest.raises(ValueError, match="built-in"):
+        _scaled_tanh_op("FullyConnected", calls)
+    with pytest.raises(mx.MXNetError, match="returned 2 outputs"):
+        mx.operator.register_kernel("two_outs", reference=lambda x: (x, x))
+        mx.nd.two_outs(mx.nd.ones((2,)))
