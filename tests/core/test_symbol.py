@@ -169,3 +169,55 @@ def test_shape_mismatch_names_node_input_and_both_shapes():
 def test_symbol_has_no_truth_value():
     with pytest.raises(TypeError, match="Symbol"):
         bool(mx.sym.Variable("a") > 0)
+
+
+def _methods_script():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "golden" / "make_api_methods.py"
+    spec = importlib.util.spec_from_file_location("make_api_methods", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with open(script.OUT) as f:
+        return script, json.load(f)
+
+
+METHODS_SCRIPT, METHODS = _methods_script()
+
+
+@pytest.mark.parametrize("expr", sorted(METHODS["symbol"]))
+def test_arithmetic_and_comparisons_match_mxnet(expr):
+    """Symbol operators with scalars and symbols: MXNet's node names and values
+    (tests/golden/make_api_methods.py)."""
+    want = METHODS["symbol"][expr]
+    got = METHODS_SCRIPT.eval_symbol(mx, expr)
+    assert got.keys() == want.keys()
+    if "raises" in want:
+        assert got["raises"] == want["raises"]
+        return
+    assert got["outputs"] == want["outputs"]
+    np.testing.assert_allclose(got["value"], want["value"], rtol=1e-6)
+
+
+def test_reverse_mod_uses_mxnet_operator():
+    """`5 % x` is MXNet's _RModScalar node; without that operator it says so."""
+    want = METHODS["symbol_rmod"]
+    if not mx.ops.exists("_RModScalar"):
+        with pytest.raises(mx.MXNetError, match="_RModScalar"):
+            5 % mx.sym.var("x")
+        return
+    got = METHODS_SCRIPT.eval_symbol(mx, METHODS_SCRIPT.SYMBOL_RMOD)
+    assert got["outputs"] == want["outputs"]
+    np.testing.assert_allclose(got["value"], want["value"], rtol=1e-6)
+
+
+def test_internals_children_attr_dict_and_partial_types_match_mxnet():
+    got = METHODS_SCRIPT.symbol_facts(mx)
+    for key, want in METHODS["symbol_facts"].items():
+        assert got[key] == want, key
+
+
+def test_inplace_arithmetic_is_not_for_symbols():
+    x = mx.sym.var("x")
+    with pytest.raises(TypeError, match="in-place"):
+        x += 1
