@@ -1,6 +1,7 @@
 """Symbol construction, naming, indexing, JSON and bad input (MXNet's results for the same graphs
 are in test_golden_core.py)."""
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -171,26 +172,17 @@ def test_symbol_has_no_truth_value():
         bool(mx.sym.Variable("a") > 0)
 
 
-def _methods_script():
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parent.parent / "golden" / "make_api_methods.py"
-    spec = importlib.util.spec_from_file_location("make_api_methods", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    with open(script.OUT) as f:
-        return script, json.load(f)
-
-
-METHODS_SCRIPT, METHODS = _methods_script()
+_METHODS_JSON = pathlib.Path(__file__).resolve().parent.parent / "golden" / "data" / \
+    "api_methods.json"
+METHODS = json.loads(_METHODS_JSON.read_text())
 
 
 @pytest.mark.parametrize("expr", sorted(METHODS["symbol"]))
-def test_arithmetic_and_comparisons_match_mxnet(expr):
+def test_arithmetic_and_comparisons_match_mxnet(expr, api_methods):
     """Symbol operators with scalars and symbols: MXNet's node names and values
     (tests/golden/make_api_methods.py)."""
     want = METHODS["symbol"][expr]
-    got = METHODS_SCRIPT.eval_symbol(mx, expr)
+    got = api_methods.eval_symbol(mx, expr)
     assert got.keys() == want.keys()
     if "raises" in want:
         assert got["raises"] == want["raises"]
@@ -199,20 +191,20 @@ def test_arithmetic_and_comparisons_match_mxnet(expr):
     np.testing.assert_allclose(got["value"], want["value"], rtol=1e-6)
 
 
-def test_reverse_mod_uses_mxnet_operator():
+def test_reverse_mod_uses_mxnet_operator(api_methods):
     """`5 % x` is MXNet's _RModScalar node; without that operator it says so."""
     want = METHODS["symbol_rmod"]
     if not mx.ops.exists("_RModScalar"):
         with pytest.raises(mx.MXNetError, match="_RModScalar"):
             5 % mx.sym.var("x")
         return
-    got = METHODS_SCRIPT.eval_symbol(mx, METHODS_SCRIPT.SYMBOL_RMOD)
+    got = api_methods.eval_symbol(mx, api_methods.SYMBOL_RMOD)
     assert got["outputs"] == want["outputs"]
     np.testing.assert_allclose(got["value"], want["value"], rtol=1e-6)
 
 
-def test_internals_children_attr_dict_and_partial_types_match_mxnet():
-    got = METHODS_SCRIPT.symbol_facts(mx)
+def test_internals_children_attr_dict_and_partial_types_match_mxnet(api_methods):
+    got = api_methods.symbol_facts(mx)
     for key, want in METHODS["symbol_facts"].items():
         assert got[key] == want, key
 
