@@ -130,8 +130,14 @@ def make_inputs(M, N, dtype=torch.float32, device="cpu", seed=0):
     return x.requires_grad_(True), gamma.requires_grad_(True)
 
 
-def check(shapes=((4, 16), (3, 50), (37, 781)), device="cpu"):
-    """Max abs error of the kernel against the reference: `{shape: (dy, dx, dgamma)}`."""
+def kernels_runnable():
+    """Triton kernels run on a GPU, or on the CPU through `TRITON_INTERPRET=1`."""
+    return torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def check(shapes=((4, 16), (3, 50), (37, 781)), device=None):
+    """Max abs error of the kernel against the reference: `{shape: (y, dx, dgamma)}`."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     errors = {}
     for M, N in shapes:
         x, gamma = make_inputs(M, N, device=device)
@@ -182,7 +188,8 @@ def train(backend, vocab=20, num_hidden=16, num_embed=8, buckets=(3, 5), batch_s
     register()
     mx.random.seed(seed)
     mod = mx.mod.BucketingModule(lm_sym_gen(vocab, num_hidden, num_embed),
-                                 default_bucket_key=max(buckets), context=mx.cpu())
+                                 default_bucket_key=max(buckets),
+                                 context=mx.gpu(0) if torch.cuda.is_available() else mx.cpu())
     mod.bind(data_shapes=[("data", (batch_size, max(buckets)))],
              label_shapes=[("softmax_label", (batch_size, max(buckets)))])
     mod.init_params(initializer=mx.init.Xavier())
@@ -216,8 +223,9 @@ def bench(M=4096, N=1024, dtype=torch.float16, reps=20):
         _, saved = rms_norm_fwd(x.detach(), gamma.detach())
         rms_norm_bwd(saved, dy)
 
-    steps = {"triton": triton_step,
-             "torch_ref": lambda: torch.autograd.grad(rms_norm_ref(x, gamma), (x, gamma), dy)}
+    steps = {"torch_ref": lambda: torch.autograd.grad(rms_norm_ref(x, gamma), (x, gamma), dy)}
+    if kernels_runnable():
+        steps["triton"] = triton_step
     if hasattr(torch.nn.functional, "rms_norm"):
         steps["torch"] = lambda: torch.autograd.grad(
             torch.nn.functional.rms_norm(x, (N,), gamma, 1e-6), (x, gamma), dy)
@@ -243,6 +251,8 @@ def main(argv=None):
     parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("M", "N"),
                         help="bench: rows and row length (default 4096 1024; 64 256 on CPU)")
     args = parser.parse_args(argv)
+    if args.what != "bench" and not kernels_runnable():
+        parser.error("no GPU here: run with TRITON_INTERPRET=1 to execute the kernels on the CPU")
     if args.what == "check":
         for shape, errs in check().items():
             print(f"{shape}: max |y-ref| {errs[0]:.2e}, |dx-ref| {errs[1]:.2e}, "

@@ -54,3 +54,9 @@ def test_bucketed_lm_trains_the_same_with_kernel_and_reference():
         np.testing.assert_allclose(value, ref_params[name], rtol=1e-5, atol=1e-5,
                                    err_msg=name)
     assert not np.allclose(params["norm_gamma"], 1.0)
+
+
+def test_bench_runs_every_provider():
+    result = op.bench(M=4, N=16, dtype=torch.float32, reps=2)
+    assert set(result["ms_fwd_bwd"]) >= {"triton", "torch_ref"}
+    assert all(ms > 0 for ms in result["ms_fwd_bwd"].values())
