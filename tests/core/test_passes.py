@@ -147,8 +147,8 @@ def test_cell_pass_fuses_steps_of_any_rank(monkeypatch, data_shape, for_training
             with warnings.catch_warnings():
                 warnings.simplefilter("error", passes.PassWarning)
                 mod = _unrolled_module(data_shape, for_training)
-            fused_nodes = [n for n, _ in mod._exec_group.execs[0]._fused_plan
-                           if n.op is not None and n.op.name == "_fused_lstm_cell"]
+            fused_nodes = [n for n in mod._exec_group.execs[0]._program.nodes
+                           if n.op.name == "_fused_lstm_cell"]
             assert len(fused_nodes) == (T if fuse else 0)
             mod.forward(mx.io.DataBatch([data]), is_train=for_training)
             outs = [o.asnumpy() for o in mod.get_outputs()]
@@ -170,4 +170,4 @@ def test_failing_pass_is_skipped_with_a_warning(monkeypatch):
     sym, _ = lstm_lm(1)
     with pytest.warns(passes.PassWarning, match="'broken' left the graph unchanged"):
         exe = sym.simple_bind(mx.cpu(), data=(N, T), softmax_label=(N, T))
-    assert any(n.op is not None and n.op.name == "_fused_lstm_cell" for n, _ in exe._fused_plan)
+    assert any(n.op.name == "_fused_lstm_cell" for n in exe._program.nodes)
