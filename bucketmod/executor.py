@@ -251,6 +251,8 @@ class Executor:
         `out_grads` (one array or a list, one per output) is required for outputs that are not
         loss layers; a loss layer's gradient ignores it, as in MXNet.
         """
+        if all(r == "null" for r in self._grad_req.values()):
+            return  # nothing needs a gradient: a no-op, as in MXNet
         if self._graph is None:
             raise MXNetError("backward: no training forward to differentiate; call "
                              "forward(is_train=True) first (with some grad_req other than "
@@ -265,7 +267,7 @@ class Executor:
         for i, ((node, _), t) in enumerate(zip(self._heads, out_tensors)):
             g = None if out_grads is None else out_grads[i]
             if g is None:
-                if node.op is None or not node.op.is_loss:
+                if node.op is None or not node.op.loss(node.params):
                     raise MXNetError(
                         f"backward: output {self._output_names[i]} is not a loss layer, so its "
                         f"head gradient is required in out_grads (or pass it through MakeLoss)")

@@ -47,6 +47,7 @@ class BucketingModule(BaseModule):
         self._module_args = dict(logger=logger, context=context, work_load_list=work_load_list,
                                  fixed_param_names=fixed_param_names, state_names=state_names)
         self._preload = None
+        self._saved = {}
         self._buckets = {}
         self._curr_module = None
         self._curr_bucket_key = None
@@ -115,8 +116,9 @@ class BucketingModule(BaseModule):
 
     @property
     def bucket_keys(self):
-        """The keys bound so far, default first."""
-        return list(self._buckets)
+        """The keys bound so far, default first, then those loaded from a checkpoint and not
+        yet bound (each binds with its saved symbol when first used)."""
+        return list(self._buckets) + [k for k in self._saved if k not in self._buckets]
 
     @property
     def _total_exec_bytes(self):
@@ -328,11 +330,13 @@ class BucketingModule(BaseModule):
         """Write every bound bucket's symbol (`prefix-KEY-symbol.json`), the bucket list
         (`prefix.buckets`) and the shared parameters (`prefix-%04d.params`), as MXNet 1.x."""
         _require(len(self._buckets) > 0, "save_checkpoint: no bucket is bound yet")
-        for key, module in self._buckets.items():
-            module.symbol.save(f"{prefix}-{key}-symbol.json", remove_amp_cast=remove_amp_cast)
+        keys = self.bucket_keys
+        for key in keys:
+            module = self._buckets.get(key)
+            symbol = module.symbol if module is not None else self._saved[key]
+            symbol.save(f"{prefix}-{key}-symbol.json", remove_amp_cast=remove_amp_cast)
         self.save_params("%s-%04d.params" % (prefix, epoch))
-        serialization.save(f"{prefix}.buckets",
-                           array(list(self._buckets.keys()), dtype=np.int32))
+        serialization.save(f"{prefix}.buckets", array(keys, dtype=np.int32))
 
     @staticmethod
     def load(prefix, epoch, sym_gen=None, default_bucket_key=None, **kwargs):
@@ -372,6 +376,7 @@ class BucketingModule(BaseModule):
             return sym_gen(key)
 
         mod = BucketingModule(loaded_sym_gen, default_bucket_key, **kwargs)
+        mod._saved = dict(sym_dict)
         mod._preload = (arg_params, aux_params)
         mod.params_initialized = True
         return mod

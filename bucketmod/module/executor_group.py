@@ -5,7 +5,7 @@ import functools
 import numpy as np
 import torch
 
-from ..base import MXNetError
+from ..base import MXNetError, as_shape
 from ..io import DataDesc
 from ..ndarray.ndarray import NDArray, as_tensor
 
@@ -31,6 +31,8 @@ def as_descs(what, shapes):
         else:
             raise ValueError(f"{what}: expected a list of (name, shape) or DataDesc, got "
                              f"{item!r}")
+        if hasattr(desc.shape, "__array__"):
+            as_shape(f"{what}: the shape of {desc.name!r}", desc.shape)
         if not _is_shape(desc.shape):
             raise ValueError(f"{what}: the shape of {desc.name!r} must be a tuple of positive "
                              f"ints, got {desc.shape!r}")

@@ -13,7 +13,7 @@ from ..backend import use_triton
 from .params import Param
 from .registry import OpDef, register
 from .rnn_cell import gru_cell, lstm_cell, rnn_cell
-from .shape_ops import merge
+from .shape_ops import merge, size
 
 
 class LSTMCellTorchFunction(torch.autograd.Function):
@@ -64,7 +64,11 @@ def fused_lstm_cell(x, h, c, i2h_w, i2h_b, h2h_w, h2h_b):
 
 def _cell_infer(gates, states):
     """Shape rule of a cell with `states` state inputs after the data, then the i2h and h2h
-    weights and biases; `gates` gate blocks of num_hidden each."""
+    weights and biases; `gates` gate blocks of num_hidden each.
+
+    The data is read as the i2h FullyConnected (flatten=True) it replaces reads it: `[B, ...]`
+    as `[B, prod(...)]`, and `[B]` as `[B, 1]` (a step of `[batch, steps]` data is `[B]`).
+    """
     def infer(p, s):
         nh = p["num_hidden"]
         batch = next((t[0] for t in s[:1 + states] if t is not None and t[0]), 0)
@@ -72,7 +76,8 @@ def _cell_infer(gates, states):
             s[i] = merge("state", s[i], (batch, nh))
         w = 1 + states
         if s[0] is not None:
-            s[w] = merge("i2h_weight", s[w], (gates * nh, s[0][1]))
+            s[w] = merge("i2h_weight", s[w], (gates * nh, size(s[0][1:]) if len(s[0]) > 1
+                                               else 1))
         s[w + 2] = merge("h2h_weight", s[w + 2], (gates * nh, nh))
         for i in (w + 1, w + 3):
             s[i] = merge("bias", s[i], (gates * nh,))

@@ -51,6 +51,10 @@ class OpDef:
     def parse(self, given):
         return parse_params(self.name, self.params, given)
 
+    def loss(self, p):
+        """Whether a node with params `p` is a loss layer (its head gradient is not needed)."""
+        return self.is_loss
+
     @property
     def name_hint(self):
         return self.hint or self.name.lower()

@@ -52,6 +52,13 @@ def _scalar(name, fn, aliases=()):
                    forward=lambda p, x, aux, train: [fn(x[0], p["scalar"])]))
 
 
+def _mod(a, b):
+    """MXNet's mod: the sign of the divisor (Python's %), and 0 where the divisor is 0."""
+    if isinstance(b, torch.Tensor):
+        return torch.where(b == 0, torch.zeros_like(a), torch.remainder(a, b))
+    return torch.zeros_like(a) if b == 0 else torch.remainder(a, b)
+
+
 def _cmp(fn):
     return lambda a, b: fn(a, b).to(a.dtype)
 
@@ -68,7 +75,7 @@ _binary("_power", torch.pow, ("_Power",))
 _binary("_maximum", torch.maximum, ("_Maximum",))
 _binary("_minimum", torch.minimum, ("_Minimum",))
 _binary("_hypot", torch.hypot, ("_Hypot",))
-_binary("_mod", torch.fmod, ("_Mod",))
+_binary("_mod", _mod, ("_Mod",))
 _binary("broadcast_power", torch.pow, broadcast=True)
 _binary("broadcast_maximum", torch.maximum, broadcast=True)
 _binary("broadcast_minimum", torch.minimum, broadcast=True)
@@ -88,7 +95,7 @@ _scalar("_power_scalar", torch.pow, ("_PowerScalar",))
 _scalar("_rpower_scalar", lambda x, s: torch.pow(s, x), ("_RPowerScalar",))
 _scalar("_maximum_scalar", lambda x, s: torch.clamp(x, min=s), ("_MaximumScalar",))
 _scalar("_minimum_scalar", lambda x, s: torch.clamp(x, max=s), ("_MinimumScalar",))
-_scalar("_mod_scalar", torch.fmod, ("_ModScalar",))
+_scalar("_mod_scalar", _mod, ("_ModScalar",))
 
 for _name, _fn in (("negative", torch.neg), ("exp", torch.exp), ("log", torch.log),
                    ("sqrt", torch.sqrt), ("square", torch.square), ("abs", torch.abs),

@@ -25,16 +25,17 @@ def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n", 
             (skipping `invalid_label`).
         invalid_label, invalid_key: the id and token of "no token" (end of sentence, padding).
         start_label: the lowest id given to a new token.
-        unknown_token: with a given `vocab`, tokens missing from it are encoded as this token
-            (added to the vocabulary with the next free id if absent). Without it, a missing
-            token is an error.
+        unknown_token: every token missing from the vocabulary is encoded as this token. If
+            the vocabulary lacks it too, it gets the id MXNet gives it at its first use:
+            `start_label` (past `invalid_label`), or the next id no token holds. Without it, a
+            token missing from a given `vocab` is an error.
 
     Returns:
         `(encoded, vocab)`: lists of ints, and the (possibly extended) vocabulary.
 
-    MXNet 1.9.1 numbers every unknown word anew from `start_label` and re-points
-    `vocab[unknown_token]` at it, so unknown words collide with real ones; here an unknown
-    word always gets `unknown_token`'s one id. Without unknown words both agree exactly.
+    MXNet 1.9.1 gives the unknown token a new id at every unknown word (start_label, then
+    start_label + 1, ...), whether or not a real word already holds that id or the token was in
+    `vocab`; here it gets one id, never a real word's. Without unknown words both agree exactly.
 
     Example:
         >>> encode_sentences([['the', 'cat'], ['the', 'dog']], invalid_label=0, start_label=1)
@@ -43,24 +44,23 @@ def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n", 
     new_vocab = vocab is None
     if new_vocab:
         vocab = {invalid_key: invalid_label}
+    used = set(vocab.values())
     next_id = start_label
-    if not new_vocab and unknown_token is not None and unknown_token not in vocab:
-        next_id = max([start_label - 1, *vocab.values()]) + 1
     encoded = []
     for sent in sentences:
         coded = []
         for word in sent:
             if word not in vocab:
-                if not new_vocab:
-                    if not unknown_token:
-                        raise AssertionError(f"encode_sentences: unknown token {word!r}: it is "
-                                             f"not in vocab and no unknown_token was given")
+                if not (new_vocab or unknown_token):
+                    raise AssertionError(f"Unknown token {word!r}: it is not in vocab and no "
+                                         f"unknown_token was given")
+                if unknown_token:
                     word = unknown_token
                 if word not in vocab:
-                    if next_id == invalid_label:
+                    while next_id == invalid_label or next_id in used:
                         next_id += 1
                     vocab[word] = next_id
-                    next_id += 1
+                    used.add(next_id)
             coded.append(vocab[word])
         encoded.append(coded)
     return encoded, vocab

@@ -55,10 +55,11 @@ def ones(shape, dtype=None, **kwargs):
 def _filled(op, shape, dtype, kwargs):
     import numpy as np
 
+    from ..base import as_shape
     from .symbol import _invoke
     name, attr = kwargs.pop("name", None), dict(kwargs.pop("attr", None) or {})
     attr.update({k: str(kwargs.pop(k)) for k in list(kwargs) if k.startswith("__")})
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = as_shape(f"{op.strip('_')}: shape", shape)
     dtype = np.dtype(np.float32 if dtype is None else dtype).name
     return _invoke(op, op, [], dict(kwargs, shape=shape, dtype=dtype), name=name,
                    attr=attr or None)

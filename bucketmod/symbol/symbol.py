@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import name as _name
 from ..attribute import AttrScope
-from ..base import MXNetError
+from ..base import MXNetError, as_shape
 from ..context import current_context
 from ..ops import registry
 from . import graph
@@ -152,7 +152,7 @@ class Symbol:
 
     def _infer_shape(self, partial, args, kwargs):
         known = self._named_inputs("infer_shape", args, kwargs)
-        known = {k: (v,) if isinstance(v, int) else tuple(v) for k, v in known.items()}
+        known = {k: as_shape(f"infer_shape: argument {k!r}", v) for k, v in known.items()}
         shapes = graph.infer_shapes(self._outputs, known, partial)
         arg_nodes, aux_nodes = graph.variables(self._outputs)
         arg_s = [shapes.get((id(n), 0)) for n in arg_nodes]
@@ -177,19 +177,29 @@ class Symbol:
         """Like infer_shape, with `()` or 0-dimensions for what cannot be inferred."""
         return self._infer_shape(True, args, kwargs)
 
-    def infer_type(self, *args, **kwargs):
+    def _infer_type(self, partial, args, kwargs):
         known = self._named_inputs("infer_type", args, kwargs)
         types = graph.infer_types(self._outputs, known)
         arg_nodes, aux_nodes = graph.variables(self._outputs)
         arg_t = [types.get((id(n), 0)) for n in arg_nodes]
         out_t = [types.get((id(n), i)) for n, i in self._outputs]
         aux_t = [types.get((id(n), 0)) for n in aux_nodes]
+        if partial:
+            return arg_t, out_t, aux_t
         if any(t is None for t in arg_t + out_t + aux_t):
             missing = [f"{n.name}: None" for n, t in zip(arg_nodes, arg_t) if t is None]
             warnings.warn("Cannot decide type for the following arguments. Consider providing "
-                          "them as input:\n\t" + "\n\t".join(missing), stacklevel=2)
+                          "them as input:\n\t" + "\n\t".join(missing), stacklevel=3)
             return None, None, None
         return arg_t, out_t, aux_t
+
+    def infer_type(self, *args, **kwargs):
+        """(arg_types, out_types, aux_types) from the given input dtypes, or Nones."""
+        return self._infer_type(False, args, kwargs)
+
+    def infer_type_partial(self, *args, **kwargs):
+        """Like infer_type, with None for each type that cannot be inferred."""
+        return self._infer_type(True, args, kwargs)
 
     # -- serialisation ----------------------------------------------------------------------
     def tojson(self):
@@ -262,9 +272,17 @@ class Symbol:
     def __truediv__(self, o): return self._binary(o, "_Div", "_DivScalar")
     def __rtruediv__(self, o): return self._binary(o, "_Div", "_DivScalar", "_RDivScalar", True)
     def __mod__(self, o): return self._binary(o, "_Mod", "_ModScalar")
+    def __rmod__(self, o): return self._binary(o, "_Mod", "_ModScalar", "_RModScalar", True)
     def __pow__(self, o): return self._binary(o, "_Power", "_PowerScalar")
-    def __rpow__(self, o): return self._binary(o, "_Power", "_PowerScalar", "_RPowerScalar", True)
+    def __rpow__(self, o): return self._binary(o, "_Power", "_PowerScalar", "_rpower_scalar", True)
     def __neg__(self): return self._binary(-1.0, None, "_MulScalar")
+    def __abs__(self): return self.abs()
+    def abs(self, **kwargs): return _invoke("abs", "abs", [self], kwargs)
+
+    def _no_inplace(self, other):
+        raise NotImplementedForSymbol("in-place arithmetic (+=, -=, *=, /=)")
+
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = __imod__ = _no_inplace
     def __eq__(self, o): return self._binary(o, "_equal", "_equal_scalar")
     def __ne__(self, o): return self._binary(o, "_not_equal", "_not_equal_scalar")
     def __gt__(self, o): return self._binary(o, "_greater", "_greater_scalar")
@@ -322,7 +340,7 @@ def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None
         raise TypeError(f"Variable: name must be a string, got {type(name).__name__}")
     attrs = AttrScope.current().get(attr)
     if shape is not None:
-        attrs["__shape__"] = str(tuple(shape))
+        attrs["__shape__"] = str(as_shape(f"Variable {name}: shape", shape))
     if lr_mult is not None:
         attrs["__lr_mult__"] = str(lr_mult)
     if wd_mult is not None:

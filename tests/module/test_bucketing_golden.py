@@ -132,6 +132,34 @@ def test_save_checkpoint_layout_and_round_trip(tmp_path):
         np.testing.assert_array_equal(loaded.get_params()[0][name].asnumpy(), value.asnumpy())
 
 
+def test_load_bind_save_keeps_every_bucket(tmp_path):
+    """After load + bind every saved bucket is known again: bucket_keys lists it, a new
+    checkpoint writes it, and its first batch binds it with its saved symbol (MXNet 1.9.1)."""
+    mod = _trained_module()
+    first, second = str(tmp_path / "a" / "lm"), str(tmp_path / "b" / "lm")
+    os.makedirs(os.path.dirname(first))
+    os.makedirs(os.path.dirname(second))
+    mod.save_checkpoint(first, 1)
+    loaded = mx.mod.BucketingModule.load(first, 1, sym_gen=fx.lm_sym_gen(mx, True),
+                                         default_bucket_key=fx.DEFAULT_KEY)
+    loaded.bind(data_shapes=[("data", (fx.BATCH, fx.DEFAULT_KEY))],
+                label_shapes=[("softmax_label", (fx.BATCH, fx.DEFAULT_KEY))],
+                for_training=False)
+    assert loaded.bucket_keys == [6, 4]
+    loaded.save_checkpoint(second, 1)
+    assert sorted(os.listdir(os.path.dirname(second))) == sorted(
+        os.listdir(os.path.dirname(first)))
+    for key in (4, 6):
+        with open(f"{first}-{key}-symbol.json") as a, open(f"{second}-{key}-symbol.json") as b:
+            assert json.load(a) == json.load(b)
+    assert sorted(int(k) for k in mx.nd.load(second + ".buckets")[0].asnumpy()) == [4, 6]
+    expected = fx.eval_outputs(mx, mod)
+    for name, value in fx.eval_outputs(mx, loaded).items():
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+    with open(f"{first}-4-symbol.json") as f:
+        assert json.loads(loaded.get_bucket_module(4).symbol.tojson()) == json.load(f)
+
+
 def test_load_missing_checkpoint_names_the_file(tmp_path):
     with pytest.raises(mx.MXNetError, match="nothing.buckets"):
         mx.mod.BucketingModule.load(str(tmp_path / "nothing"), 1,
