@@ -251,7 +251,7 @@ class Executor:
         `out_grads` (one array or a list, one per output) is required for outputs that are not
         loss layers; a loss layer's gradient ignores it, as in MXNet.
         """
-        if all(r == "null" for r in self._grad_req.values()):
+        if not self.grad_dict:
             return  # nothing needs a gradient: a no-op, as in MXNet
         if self._graph is None:
             raise MXNetError("backward: no training forward to differentiate; call "
