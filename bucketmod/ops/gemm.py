@@ -28,29 +28,37 @@ def _matrix(t):
         (t.stride(0) == 1 and t.stride(1) >= t.shape[0])
 
 
+def _onednn_for(a, b, macs):
+    """oneDNN's linear if it should run a product of `macs` multiply-adds of `a` and `b`."""
+    if a.dtype != torch.float32 or b.dtype != torch.float32 or a.device.type != "cpu" or \
+            macs < ONEDNN_MIN_MACS or not (_matrix(a) and _matrix(b)):
+        return None
+    return _onednn_linear() or None
+
+
 def linear(x, w, b=None):
     """`x wᵀ + b` for `x: [M, K]`, `w: [N, K]`, `b: [N]` or None (any strides) -> `[M, N]`."""
-    M, K = x.shape
-    N = w.shape[0]
-    if x.dtype == torch.float32 and x.device.type == "cpu" and M * N * K >= ONEDNN_MIN_MACS \
-            and _matrix(x) and _matrix(w) and w.dtype == x.dtype:
-        op = _onednn_linear()
-        if op:
-            return op(x, w, b, "none", [], "")
+    op = _onednn_for(x, w, x.shape[0] * x.shape[1] * w.shape[0])
+    if op is not None:
+        return op(x, w, b, "none", [], "")
     return torch.addmm(b, x, w.t()) if b is not None else torch.mm(x, w.t())
 
 
 def mm(a, b):
     """`a b` for `a: [M, K]`, `b: [K, N]`."""
-    return linear(a, b.t())
+    op = _onednn_for(a, b, a.shape[0] * a.shape[1] * b.shape[1])
+    return op(a, b.t(), None, "none", [], "") if op is not None else torch.mm(a, b)
 
 
 def mm_tn(a, b):
     """`aᵀ b` for `a: [R, P]`, `b: [R, Q]` -> `[P, Q]` (a weight gradient: R rows summed).
 
-    The smaller operand is transposed into a contiguous copy; with P > Q the result is the
-    transpose of a contiguous `[Q, P]`.
+    On oneDNN the smaller operand is transposed into a contiguous copy; with P > Q the result
+    is the transpose of a contiguous `[Q, P]`.
     """
+    op = _onednn_for(a, b, a.shape[0] * a.shape[1] * b.shape[1])
+    if op is None:
+        return torch.mm(a.t(), b)
     if a.shape[1] <= b.shape[1]:
-        return linear(a.t().contiguous(), b.t())
-    return linear(b.t().contiguous(), a.t()).t()
+        return op(a.t().contiguous(), b.t(), None, "none", [], "")
+    return op(b.t().contiguous(), a.t(), None, "none", [], "").t()

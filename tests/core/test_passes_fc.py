@@ -79,7 +79,7 @@ SOFTMAX_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(SOFTMAX_CASES))
-@pytest.mark.parametrize("dense_max", [0, 1 << 17], ids=["split", "dense"])
+@pytest.mark.parametrize("dense_max", [0, 1 << 22], ids=["split", "dense"])
 def test_fc_softmax_output_fused_matches_unfused(monkeypatch, case, dense_max):
     monkeypatch.setattr(fc_softmax_output, "DENSE_MAX", dense_max)
     fc_args, sm_args, shape = SOFTMAX_CASES[case]
