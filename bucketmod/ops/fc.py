@@ -22,9 +22,9 @@ def _act_grad(dy, y, act):
 
 
 class LinearActFunction(torch.autograd.Function):
-    """`act(x Wᵀ + b)` (act None or one of FUSED_ACTS) on the torch path: the GEMMs of
-    `gemm.py`, the activation in place over the GEMM's output, and a backward from that output
-    alone (no pre-activation is kept)."""
+    """`act(x Wᵀ + b)` (act None or one of FUSED_ACTS) on the torch path for GEMMs large enough
+    for oneDNN (`gemm.py`): the activation in place over the GEMM's output, and a backward
+    from that output alone (no pre-activation is kept)."""
 
     @staticmethod
     def forward(ctx, x, w, b, act):
@@ -75,10 +75,15 @@ def fully_connected(x, w, b=None, *, act=None, flatten=True):
     if flatten:
         x = x.reshape(x.shape[0], -1) if x.dim() != 1 else x.reshape(x.shape[0], 1)
     if x.dim() >= 1 and (not act or act in FUSED_ACTS):
-        triton = triton_ok(x, w, b)
         rows = x.reshape(-1, x.shape[-1])
-        y = FullyConnectedFunction.apply(rows, w, b, act, allow_tf32()) if triton else \
-            LinearActFunction.apply(rows, w, b, act)
+        if triton_ok(x, w, b):
+            y = FullyConnectedFunction.apply(rows, w, b, act, allow_tf32())
+        elif gemm.onednn_for(rows, w, rows.numel() * w.shape[0]) is not None:
+            y = LinearActFunction.apply(rows, w, b, act)
+        else:
+            y = F.linear(rows, w, b)
+            if act:  # in place where autograd allows it (softplus has no such variant)
+                y = F.softplus(y) if act == "softrelu" else _ACT_INPLACE[act](y)
         return y.reshape(*x.shape[:-1], w.shape[0])
     y = F.linear(x, w, b)
     if act:

@@ -38,7 +38,7 @@ def _softmax_(logits, triton):
 
 
 def _row_factors(label, options, shape, p):
-    """`(s, k, idx, a)`: per-row scale and target weight (`[M]`, p's dtype), the label rows
+    """`(s, k, rows, a)`: per-row scale and target weight (`[M]`, p's dtype), the label rows
     clamped into `[0, V)`, and the smoothing weight `a` of every other class."""
     V = p.shape[1]
     scale = normalised_scale(label, options, shape)

@@ -28,8 +28,9 @@ def _matrix(t):
         (t.stride(0) == 1 and t.stride(1) >= t.shape[0])
 
 
-def _onednn_for(a, b, macs):
-    """oneDNN's linear if it should run a product of `macs` multiply-adds of `a` and `b`."""
+def onednn_for(a, b, macs):
+    """oneDNN's linear if it should run a product of `macs` multiply-adds of `a` and `b`,
+    else None."""
     if a.dtype != torch.float32 or b.dtype != torch.float32 or a.device.type != "cpu" or \
             macs < ONEDNN_MIN_MACS or not (_matrix(a) and _matrix(b)):
         return None
@@ -38,7 +39,7 @@ def _onednn_for(a, b, macs):
 
 def linear(x, w, b=None):
     """`x wᵀ + b` for `x: [M, K]`, `w: [N, K]`, `b: [N]` or None (any strides) -> `[M, N]`."""
-    op = _onednn_for(x, w, x.shape[0] * x.shape[1] * w.shape[0])
+    op = onednn_for(x, w, x.shape[0] * x.shape[1] * w.shape[0])
     if op is not None:
         return op(x, w, b, "none", [], "")
     return torch.addmm(b, x, w.t()) if b is not None else torch.mm(x, w.t())
@@ -46,7 +47,7 @@ def linear(x, w, b=None):
 
 def mm(a, b):
     """`a b` for `a: [M, K]`, `b: [K, N]`."""
-    op = _onednn_for(a, b, a.shape[0] * a.shape[1] * b.shape[1])
+    op = onednn_for(a, b, a.shape[0] * a.shape[1] * b.shape[1])
     return op(a, b.t(), None, "none", [], "") if op is not None else torch.mm(a, b)
 
 
@@ -56,7 +57,7 @@ def mm_tn(a, b):
     On oneDNN the smaller operand is transposed into a contiguous copy; with P > Q the result
     is the transpose of a contiguous `[Q, P]`.
     """
-    op = _onednn_for(a, b, a.shape[0] * a.shape[1] * b.shape[1])
+    op = onednn_for(a, b, a.shape[0] * a.shape[1] * b.shape[1])
     if op is None:
         return torch.mm(a.t(), b)
     if a.shape[1] <= b.shape[1]:

@@ -62,6 +62,13 @@ def test_fc_activation_fused_matches_unfused(monkeypatch, act, fc_args, shape):
     assert_same(sym, monkeypatch, data=shape)
 
 
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh", "softrelu"])
+def test_fc_activation_large_enough_for_onednn(monkeypatch, act):
+    """From 1M multiply-adds the CPU path is one autograd node over oneDNN's GEMMs."""
+    fc = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=128, name="fc")
+    assert_same(mx.sym.Activation(fc, act_type=act, name="act"), monkeypatch, data=(64, 128))
+
+
 SOFTMAX_CASES = {
     "default": (dict(), dict(), (N, K)),
     "batch-grad_scale": (dict(), dict(normalization="batch", grad_scale=2.0), (N, K)),
