@@ -29,3 +29,11 @@ def test_lstm_bucketing_smoke(tmp_path):
     assert ppl[1] < ppl[0]
     assert all(e["samples_per_sec"] > 0 and e["tokens_per_sec"] > 0 for e in result["epochs"])
     assert (tmp_path / "lm.png").stat().st_size > 0
+
+
+def test_bench_output_layer_runs():
+    results = load("bench_output_layer").main(["--rows", "8", "--num-hidden", "4", "--vocab",
+                                               "16", "--repeats", "1"])
+    providers = {r["provider"] for r in results}
+    assert providers == {"torch", "graph_mkl", "graph", "graph_fused", "fused_mkl", "scratch"}
+    assert all(r["median_ms"] > 0 for r in results)

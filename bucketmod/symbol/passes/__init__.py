@@ -14,8 +14,10 @@ import warnings
 from ...base import MXNetError
 from ..graph import infer_shapes
 from .cells import fuse_cells
+from .fc import fuse_fc_activation, fuse_fc_softmax_output
 
-PASSES = [("cells", fuse_cells)]
+PASSES = [("cells", fuse_cells), ("fc_activation", fuse_fc_activation),
+          ("fc_softmax_output", fuse_fc_softmax_output)]
 
 
 class PassWarning(UserWarning):
