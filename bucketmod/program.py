@@ -8,6 +8,7 @@ runs, so intermediate values live no longer than the operators (or autograd) nee
 """
 from functools import partial
 
+from . import backend
 from .base import MXNetError
 from .symbol import graph
 
@@ -29,11 +30,13 @@ class Program:
     Args:
         heads: the graph's output entries.
         known_shapes: {variable name: shape} of the bound arrays.
-        device: the torch device the executor is bound to (for source operators).
+        device: the torch device the executor is bound to; it decides, once, whether the
+            operators run their Triton kernels or their torch references.
     """
 
     def __init__(self, heads, known_shapes, device):
         self.heads = heads
+        self.triton = backend.triton_on(device)
         nodes = graph.topo_order(heads)
         shapes = graph.infer_shapes(heads, known_shapes, partial=True)
         slot = {}
@@ -93,6 +96,13 @@ class Program:
         executor's monitor). The first run also checks that each operator returns as many
         outputs as it declares.
         """
+        previous = backend.bind(self.triton)
+        try:
+            return self._run(values, is_train, observe)
+        finally:
+            backend.bind(previous)
+
+    def _run(self, values, is_train, observe):
         check = not self._checked
         for step in self.steps:
             args = [values[s] for s in step.args]
