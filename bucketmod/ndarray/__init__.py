@@ -15,6 +15,7 @@ from .ndarray import (
                       zeros,
 )
 from ..ops import exists as _exists
+from . import _internal, contrib, image, linalg, op  # noqa: F401  (MXNet's sub-namespaces)
 from .op_functions import install as _install
 from .op_functions import make_function as _make_function
 from .serialization import load, load_bytes, load_frombuffer, save, save_bytes

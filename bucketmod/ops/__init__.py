@@ -1,3 +1,16 @@
-"""Operators: the registry (`registry.get(name)`) and the torch functionals behind each one."""
-from . import cell_ops, nn_ops, rnn_ops, tensor_ops  # noqa: F401  (registers the operators)
+"""Operators: the registry (`registry.get(name)`) and the torch functionals behind each one.
+
+Each family module registers its operators, one table entry each: math (elementwise), reduce,
+shape, index, nn, loss, linalg, random, optimizer, vision (detection and spatial sampling),
+quantization and image; cell_ops/rnn_ops hold the recurrent operators.
+"""
+from . import (  # noqa: F401  (registers the operators)
+    cell_ops,
+    index,
+    math,
+    nn_ops,
+    reduce,
+    rnn_ops,
+    shape,
+)
 from .registry import OpDef, all_ops, exists, get, register

@@ -1,0 +1,410 @@
+"""The operator golden cases, one table per operator family, shared by `make_operators.py`
+(run under MXNet 1.9.1) and the tests under tests/ops/ (run under bucketmod). Nothing here
+imports a framework: `call(mx, case, values)` builds the call with whichever `mx` it is given.
+
+A case is `C(id, function, inputs, params, **options)`:
+  function  where the function lives under mx.sym / mx.nd: "dot", "linalg.gemm2",
+            "contrib.box_iou", "random.normal", "_internal._plus_scalar"
+  inputs    [(name, shape, kind)]: passed positionally in that order (by keyword with kw=True);
+            kind says how to fill it (see `make_value`), "@dtype" appended picks its dtype
+  params    keyword parameters
+  options   mode="sym" (default): bind, forward(is_train), backward with fixed head gradients;
+                 "nd": one imperative call, recording outputs and the inputs after it (the
+                 states an optimizer operator writes into);
+                 "random": a sampler, recording output shapes, dtypes and moments
+            nograd=[names] or True: inputs bound with grad_req 'null'
+            train=False: forward(is_train=False) and no backward
+            positional=[values]: parameters given positionally after the inputs
+"""
+import zlib
+
+import numpy as np
+
+
+def C(cid, function, inputs, params=None, **options):
+    return (cid, function, list(inputs), dict(params or {}), options)
+
+
+def _unary(ops, kind="n", shape=(3, 4)):
+    return [C(op, op, [("data", shape, kind)], {}) for op in ops]
+
+
+def math_cases():
+    cases = _unary(("negative", "exp", "expm1", "square", "tanh", "sigmoid", "sin", "cos",
+                    "sinh", "cosh", "arctan", "arcsinh", "erf", "softsign", "degrees",
+                    "radians", "identity", "BlockGrad", "stop_gradient", "zeros_like",
+                    "ones_like", "cbrt"))
+    cases += _unary(("abs", "relu", "sign", "reciprocal", "rcbrt", "logical_not"), "u")
+    cases += _unary(("log", "log10", "log2", "log1p", "sqrt", "rsqrt", "gamma", "gammaln"),
+                    "p")
+    cases += _unary(("arcsin", "arccos", "arctanh", "erfinv", "tan"), "unit")
+    cases += _unary(("arccosh",), "gt1")
+    cases += _unary(("round", "rint", "fix", "floor", "ceil", "trunc"), "halves")
+    cases += [
+        C("gamma_negative", "gamma", [("data", (2, 3), "negfrac")]),
+        C("clip", "clip", [("data", (3, 4), "u")], {"a_min": -0.5, "a_max": 0.5}),
+        C("clip_positional", "clip", [("data", (3, 4), "u")], positional=[-0.3, 0.6]),
+        C("hard_sigmoid", "hard_sigmoid", [("data", (3, 4), "n")], {"alpha": 0.3, "beta": 0.4}),
+        C("smooth_l1", "smooth_l1", [("data", (3, 4), "n")], {"scalar": 1.5}),
+        C("Cast_f64", "Cast", [("data", (2, 3), "n")], {"dtype": "float64"}),
+        C("cast_f16", "cast", [("data", (2, 3), "n")], {"dtype": "float16"}),
+        C("cast_int32", "cast", [("data", (2, 3), "halves")], {"dtype": "int32"}, nograd=True),
+        C("amp_cast", "amp_cast", [("data", (2, 3), "n")], {"dtype": "float16"}),
+        C("amp_multicast", "amp_multicast",
+          [("a", (2, 3), "n"), ("b", (2, 3), "n")], {"num_outputs": 2}, mode="nd"),
+        C("amp_multicast_narrow", "amp_multicast",
+          [("a", (2, 3), "n"), ("b", (2, 3), "n")],
+          {"num_outputs": 2, "cast_narrow": True}, mode="nd"),
+        C("where", "where", [("condition", (3, 4), "b"), ("x", (3, 4), "n"),
+                             ("y", (3, 4), "n")], nograd=["condition"]),
+        C("where_rows", "where", [("condition", (3,), "b"), ("x", (3, 4), "n"),
+                                  ("y", (3, 4), "n")], nograd=["condition"]),
+        C("add_n", "add_n", [("a", (2, 3), "n"), ("b", (2, 3), "n"), ("c", (2, 3), "n")]),
+        C("ElementWiseSum", "ElementWiseSum", [("a", (2, 3), "n"), ("b", (2, 3), "n")]),
+        C("khatri_rao", "khatri_rao", [("a", (2, 3), "n"), ("b", (4, 3), "n")], nograd=True),
+        C("khatri_rao_3", "khatri_rao", [("a", (2, 2), "n"), ("b", (3, 2), "n"),
+                                         ("c", (2, 2), "n")], nograd=True),
+    ]
+    pos = {"elemwise_div": ("n", "p"), "_power": ("p", "n"), "broadcast_div": ("n", "p"),
+           "broadcast_power": ("p", "n"), "_mod": ("n", "p"), "broadcast_mod": ("n", "u")}
+    for op in ("elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div", "_power",
+               "_maximum", "_minimum", "_hypot", "_mod", "_equal", "_not_equal", "_greater",
+               "_greater_equal", "_lesser", "_lesser_equal", "_logical_and", "_logical_or",
+               "_logical_xor", "_grad_add"):
+        k = pos.get(op, ("n", "n"))
+        path = op if op.startswith("elemwise") else f"_internal.{op}"
+        kinds = ("i3", "i3") if "equal" in op or "logical" in op else k
+        cases.append(C(op, path, [("lhs", (3, 4), kinds[0]), ("rhs", (3, 4), kinds[1])],
+                       nograd=True if kinds == ("i3", "i3") or op == "_grad_add" else None))
+    for op in ("add", "plus", "sub", "minus", "mul", "div", "mod", "power", "maximum",
+               "minimum", "hypot", "equal", "not_equal", "greater", "greater_equal", "lesser",
+               "lesser_equal", "logical_and", "logical_or", "logical_xor"):
+        name = f"broadcast_{op}"
+        k = pos.get(name, ("n", "n"))
+        if "equal" in op or "logical" in op or op in ("greater", "lesser"):
+            k = ("i3", "i3")
+        cases.append(C(name, name, [("lhs", (3, 1, 4), k[0]), ("rhs", (1, 2, 4), k[1])],
+                       nograd=True if k == ("i3", "i3") else None))
+    cases += [
+        C("broadcast_add_rank", "broadcast_add", [("lhs", (3, 5), "n"), ("rhs", (1,), "n")]),
+        C("broadcast_mul_rank", "broadcast_mul", [("lhs", (2, 3, 4), "n"), ("rhs", (4,), "n")]),
+        C("broadcast_sub_rank_left", "broadcast_sub", [("lhs", (3, 1), "n"),
+                                                       ("rhs", (2, 1, 5), "n")]),
+    ]
+    for op, scalar, kind in (("_plus_scalar", 2.0, "n"), ("_minus_scalar", 1.5, "n"),
+                             ("_rminus_scalar", 1.5, "n"), ("_mul_scalar", -3.0, "n"),
+                             ("_div_scalar", 4.0, "n"), ("_rdiv_scalar", 2.0, "p"),
+                             ("_power_scalar", 3.0, "n"), ("_rpower_scalar", 2.0, "n"),
+                             ("_maximum_scalar", 0.1, "u"), ("_minimum_scalar", -0.1, "u"),
+                             ("_mod_scalar", 0.7, "n"), ("_rmod_scalar", 2.5, "p"),
+                             ("_hypot_scalar", 1.5, "n"), ("_equal_scalar", 1.0, "i3"),
+                             ("_not_equal_scalar", 1.0, "i3"), ("_greater_scalar", 1.0, "i3"),
+                             ("_greater_equal_scalar", 1.0, "i3"),
+                             ("_lesser_scalar", 1.0, "i3"), ("_lesser_equal_scalar", 1.0, "i3"),
+                             ("_logical_and_scalar", 1.0, "i3"),
+                             ("_logical_or_scalar", 0.0, "i3"),
+                             ("_logical_xor_scalar", 1.0, "i3")):
+        cases.append(C(op, f"_internal.{op}", [("data", (2, 5), kind)], {"scalar": scalar},
+                       nograd=True if kind == "i3" else None))
+    return cases
+
+
+def reduce_cases():
+    cases = []
+    for op in ("sum", "mean", "prod", "max", "min", "nansum", "nanprod"):
+        kind = "distinct" if op in ("max", "min") else ("p" if op == "prod" else "n")
+        cases += [
+            C(f"{op}_all", op, [("data", (2, 3, 4), kind)]),
+            C(f"{op}_axis1", op, [("data", (2, 3, 4), kind)], {"axis": 1}),
+            C(f"{op}_keepdims", op, [("data", (2, 3, 4), kind)], {"axis": (0, 2),
+                                                                  "keepdims": True}),
+            C(f"{op}_exclude", op, [("data", (2, 3, 4), kind)], {"axis": 1, "exclude": True}),
+        ]
+    cases += [
+        C("sum_axis", "sum_axis", [("data", (2, 3), "n")], {"axis": 0}),
+        C("sum_positional", "sum", [("data", (2, 3, 4), "n")], positional=[(0, 1), True]),
+        C("max_axis", "max_axis", [("data", (2, 3), "distinct")], {"axis": 1}),
+        C("min_axis", "min_axis", [("data", (2, 3), "distinct")], {"axis": -1}),
+        C("max_ties", "max", [("data", [[1.0, 3.0, 3.0], [2.0, 2.0, 0.5]], "fixed")],
+          {"axis": 1}),
+        C("nansum_nan", "nansum", [("data", [[1.0, float("nan"), 2.0]], "fixed")]),
+        C("nanprod_nan", "nanprod", [("data", [[1.5, float("nan"), 2.0]], "fixed")],
+          {"axis": 1}),
+        C("norm", "norm", [("data", (3, 4), "u")]),
+        C("norm_l1_axis", "norm", [("data", (2, 3, 4), "u")], {"ord": 1, "axis": 1}),
+        C("norm_axes_keepdims", "norm", [("data", (2, 3, 4), "u")],
+          {"axis": (1, 2), "keepdims": True}),
+        C("argmax", "argmax", [("data", (3, 4), "distinct")], {"axis": 1}, nograd=True),
+        C("argmax_all", "argmax", [("data", (3, 4), "distinct")], nograd=True),
+        C("argmax_keepdims", "argmax", [("data", (3, 4), "distinct")],
+          {"axis": 0, "keepdims": True}, nograd=True),
+        C("argmin", "argmin", [("data", (3, 4), "distinct")], {"axis": 0}, nograd=True),
+        C("argmax_channel", "argmax_channel", [("data", (3, 4), "distinct")], nograd=True),
+        C("moments", "moments", [("data", (2, 3, 4), "n")], {"axes": (0, 2)}),
+        C("moments_keepdims", "moments", [("data", (2, 3), "n")],
+          {"axes": (1,), "keepdims": True}),
+        C("cumsum", "cumsum", [("a", (2, 3), "n")], {"axis": 1}),
+        C("cumsum_flat", "cumsum", [("a", (2, 3), "n")]),
+    ]
+    return cases
+
+
+def shape_cases():
+    cases = []
+    for cid, shape, src, reverse in (("reshape_0_m1", (0, -1), (2, 3, 4), False),
+                                     ("reshape_m3", (-3, -2), (2, 3, 4, 5), False),
+                                     ("reshape_m4", (-4, -1, 2, -2), (4, 3, 5), False),
+                                     ("reshape_reverse", (-1, 0), (10, 5, 4), True)):
+        cases.append(C(cid, "Reshape", [("data", src, "n")], {"shape": shape,
+                                                               "reverse": reverse}))
+    cases += [
+        C("reshape_alias", "reshape", [("data", (2, 6), "n")], {"shape": (3, -1)}),
+        C("Flatten", "Flatten", [("data", (2, 3, 4), "n")]),
+        C("flatten", "flatten", [("data", (2, 3, 4), "n")]),
+        C("Concat", "Concat", [("a", (2, 3), "n"), ("b", (2, 4), "n")]),
+        C("concat_dim0", "concat", [("a", (1, 3), "n"), ("b", (2, 3), "n"), ("c", (1, 3), "n")],
+          {"dim": 0}),
+        C("stack", "stack", [("a", (2, 3), "n"), ("b", (2, 3), "n")], {"axis": 1}),
+        C("SliceChannel", "SliceChannel", [("data", (2, 6), "n")], {"num_outputs": 3}),
+        C("split_squeeze", "split", [("data", (2, 3, 4), "n")],
+          {"num_outputs": 3, "axis": 1, "squeeze_axis": True}),
+        C("split_v2", "_internal._split_v2", [("data", (2, 7), "n")],
+          {"indices": (0, 2, 5), "axis": 1}),
+        C("split_v2_sections", "_internal._split_v2", [("data", (4, 3), "n")],
+          {"indices": (), "sections": 2, "axis": 0}),
+        C("expand_dims", "expand_dims", [("data", (2, 3), "n")], {"axis": -1}),
+        C("squeeze", "squeeze", [("data", (2, 1, 3, 1), "n")]),
+        C("squeeze_axis", "squeeze", [("data", (2, 1, 3, 1), "n")], {"axis": 3}),
+        C("SwapAxis", "SwapAxis", [("data", (2, 3, 4), "n")], {"dim1": 0, "dim2": 2}),
+        C("swapaxes", "swapaxes", [("data", (2, 3, 4), "n")], positional=[1, 2]),
+        C("transpose", "transpose", [("data", (2, 3, 4), "n")], {"axes": (1, 0, 2)}),
+        C("tile", "tile", [("data", (2, 3), "n")], {"reps": (2, 1, 2)}),
+        C("tile_short", "tile", [("data", (2, 3), "n")], {"reps": (2,)}),
+        C("repeat", "repeat", [("data", (2, 3), "n")], {"repeats": 2, "axis": 1}),
+        C("repeat_flat", "repeat", [("data", (2, 3), "n")], {"repeats": 3}),
+        C("Pad_constant", "Pad", [("data", (1, 2, 3, 4), "n")],
+          {"mode": "constant", "pad_width": (0, 0, 0, 0, 1, 2, 2, 1), "constant_value": 0.5}),
+        C("pad_edge", "pad", [("data", (1, 2, 3, 4), "n")],
+          {"mode": "edge", "pad_width": (0, 0, 0, 0, 1, 1, 2, 2)}),
+        C("pad_reflect_5d", "pad", [("data", (1, 1, 3, 3, 4), "n")],
+          {"mode": "reflect", "pad_width": (0, 0, 0, 0, 1, 1, 2, 1, 1, 2)}),
+        C("broadcast_to", "broadcast_to", [("data", (2, 1, 3), "n")], {"shape": (2, 4, 0)}),
+        C("broadcast_axis", "broadcast_axis", [("data", (2, 1, 1), "n")],
+          {"axis": (1, 2), "size": (3, 4)}),
+        C("broadcast_axes", "broadcast_axes", [("data", (1, 3), "n")], {"axis": 0, "size": 2}),
+        C("broadcast_like", "broadcast_like", [("lhs", (1, 3), "n"), ("rhs", (4, 3), "n")]),
+        C("broadcast_like_axes", "broadcast_like", [("lhs", (1, 3), "n"), ("rhs", (2, 5), "n")],
+          {"lhs_axes": (0,), "rhs_axes": (1,)}),
+        C("reshape_like", "reshape_like", [("lhs", (2, 6), "n"), ("rhs", (3, 4), "n")]),
+        C("reshape_like_span", "reshape_like", [("lhs", (2, 6), "n"), ("rhs", (5, 3, 2), "n")],
+          {"lhs_begin": 1, "lhs_end": 2, "rhs_begin": 1}),
+        C("slice", "slice", [("data", (4, 5), "n")], {"begin": (1, 0), "end": (3, 4)}),
+        C("slice_step", "slice", [("data", (4, 5, 2), "n")],
+          {"begin": (None, 4), "end": (None, 0), "step": (2, -2)}),
+        C("crop", "crop", [("data", (4, 5), "n")], {"begin": (0, 1), "end": (2, None)}),
+        C("slice_axis", "slice_axis", [("data", (4, 5), "n")],
+          {"axis": 1, "begin": 1, "end": -1}),
+        C("slice_like", "slice_like", [("data", (4, 5), "n"), ("shape_like", (2, 3), "n")]),
+        C("slice_like_axes", "slice_like", [("data", (4, 5), "n"), ("shape_like", (2, 3), "n")],
+          {"axes": (1,)}),
+        C("Crop_like", "Crop", [("data", (1, 2, 5, 5), "n"), ("crop_like", (1, 2, 3, 2), "n")],
+          {"offset": (1, 2)}),
+        C("Crop_center", "Crop", [("data", (1, 2, 6, 5), "n")],
+          {"h_w": (2, 3), "center_crop": True}),
+        C("depth_to_space", "depth_to_space", [("data", (1, 8, 2, 3), "n")], {"block_size": 2}),
+        C("space_to_depth", "space_to_depth", [("data", (1, 2, 4, 6), "n")], {"block_size": 2}),
+        C("shape_array", "shape_array", [("data", (2, 3, 4), "n")], nograd=True),
+        C("size_array", "size_array", [("data", (2, 3, 4), "n")], nograd=True),
+        C("diag_matrix", "diag", [("data", (3, 4), "n")], {"k": 1}),
+        C("diag_vector", "diag", [("data", (3,), "n")], {"k": -1}),
+        C("diag_axes", "diag", [("data", (2, 3, 3), "n")], {"axis1": 1, "axis2": 2}),
+        C("im2col", "im2col", [("data", (1, 2, 4, 5), "n")],
+          {"kernel": (2, 3), "stride": (1, 2), "pad": (1, 0)}),
+        C("col2im", "col2im", [("data", (1, 12, 10), "n")],
+          {"output_size": (4, 5), "kernel": (2, 3), "stride": (1, 2), "pad": (1, 0)}),
+        C("reverse", "reverse", [("data", (3, 4), "n")], {"axis": 1}),
+        C("flip", "flip", [("data", (3, 4), "n")], {"axis": (0, 1)}),
+        C("slice_assign", "_internal._slice_assign", [("lhs", (3, 4), "n"), ("rhs", (2, 2), "n")],
+          {"begin": (1, 0), "end": (3, 4), "step": (1, 2)}, nograd=True),
+        C("slice_assign_scalar", "_internal._slice_assign_scalar", [("data", (3, 4), "n")],
+          {"scalar": 2.5, "begin": (0, 1), "end": (2, 3)}, nograd=True),
+    ]
+    return cases
+
+
+def index_cases():
+    return [
+        C("take", "take", [("a", (5, 3), "n"), ("indices", (2, 3), "i5")], nograd=["indices"]),
+        C("take_axis_wrap", "take", [("a", (2, 4), "n"), ("indices", (3,), "i9")],
+          {"axis": 1, "mode": "wrap"}, nograd=["indices"]),
+        C("take_clip", "take", [("a", (4, 2), "n"), ("indices", [-1.0, 2.0, 7.0], "fixed")],
+          nograd=["indices"]),
+        C("batch_take", "batch_take", [("a", (3, 4), "n"), ("indices", (3,), "i4@int32")],
+          nograd=True),
+        C("pick", "pick", [("data", (3, 4), "n"), ("index", (3,), "i4")], nograd=["index"]),
+        C("pick_axis0_keepdims", "pick", [("data", (3, 4), "n"), ("index", (4,), "i3")],
+          {"axis": 0, "keepdims": True}, nograd=["index"]),
+        C("pick_wrap", "pick", [("data", (3, 4), "n"), ("index", [5.0, -1.0, 2.0], "fixed")],
+          {"mode": "wrap"}, nograd=["index"]),
+        C("choose_element_0index", "choose_element_0index",
+          [("data", (3, 4), "n"), ("index", (3,), "i4")], nograd=["index"]),
+        C("fill_element_0index", "fill_element_0index",
+          [("lhs", (3, 4), "n"), ("mhs", (3,), "n"), ("rhs", (3,), "i4")], mode="nd"),
+        C("gather_nd", "gather_nd", [("data", (3, 4), "n"), ("indices", (2, 5), "i3")],
+          nograd=["indices"]),
+        C("gather_nd_partial", "gather_nd", [("data", (3, 4, 2), "n"), ("indices", (1, 2), "i3")],
+          nograd=["indices"]),
+        C("scatter_nd", "scatter_nd",
+          [("data", (3,), "n"), ("indices", [[0.0, 1.0, 2.0], [1.0, 3.0, 0.0]], "fixed")],
+          {"shape": (3, 4)}, nograd=["indices"]),
+        C("one_hot", "one_hot", [("indices", (2, 3), "i4")], {"depth": 4}, nograd=True),
+        C("one_hot_values", "one_hot", [("indices", [0.0, 3.0, -1.0, 5.0], "fixed")],
+          {"depth": 4, "on_value": 2.0, "off_value": -1.0, "dtype": "int32"}, nograd=True),
+        C("topk_indices", "topk", [("data", (3, 5), "distinct")], {"k": 2}, nograd=True),
+        C("topk_value", "topk", [("data", (3, 5), "distinct")], {"k": 2, "ret_typ": "value"}),
+        C("topk_both_axis0", "topk", [("data", (4, 3), "distinct")],
+          {"k": 3, "ret_typ": "both", "axis": 0, "is_ascend": True, "dtype": "int32"}),
+        C("topk_mask", "topk", [("data", (3, 5), "distinct")], {"k": 2, "ret_typ": "mask"},
+          nograd=True),
+        C("topk_flat", "topk", [("data", (3, 4), "distinct")],
+          {"k": 3, "axis": None, "ret_typ": "value"}),
+        C("sort", "sort", [("data", (3, 5), "distinct")], nograd=True),
+        C("sort_desc_axis0", "sort", [("data", (3, 5), "distinct")],
+          {"axis": 0, "is_ascend": False}),
+        C("argsort", "argsort", [("data", (3, 5), "distinct")], nograd=True),
+        C("argsort_int", "argsort", [("data", (3, 5), "distinct")],
+          {"is_ascend": False, "dtype": "int32", "axis": 0}, nograd=True),
+        C("ravel_multi_index", "ravel_multi_index",
+          [("data", [[0.0, 1.0, 2.0], [3.0, 0.0, 1.0]], "fixed")], {"shape": (3, 4)},
+          nograd=True),
+        C("unravel_index", "unravel_index", [("data", [0.0, 5.0, 11.0, 7.0], "fixed")],
+          {"shape": (3, 4)}, nograd=True),
+        C("boolean_mask", "contrib.boolean_mask",
+          [("data", (4, 3), "n"), ("index", [1.0, 0.0, 1.0, 1.0], "fixed")], mode="nd"),
+        C("index_copy", "contrib.index_copy",
+          [("old_tensor", (5, 3), "n"), ("index_vector", [3.0, 0.0], "fixed"),
+           ("new_tensor", (2, 3), "n")], nograd=["index_vector"]),
+        C("index_array", "contrib.index_array", [("data", (2, 3), "n")], nograd=True),
+        C("index_array_axes", "contrib.index_array", [("data", (2, 3, 2), "n")],
+          {"axes": (0, 2)}, nograd=True),
+    ]
+
+
+FAMILIES = {
+    "math": math_cases,
+    "reduce": reduce_cases,
+    "shape": shape_cases,
+    "index": index_cases,
+}
+
+
+def all_cases():
+    return {family: make() for family, make in FAMILIES.items()}
+
+
+def make_value(kind, shape, rng):
+    """One input array (float32 unless the kind ends in '@dtype')."""
+    kind, _, dtype = kind.partition("@")
+    if kind == "fixed":
+        return np.asarray(shape, dtype=dtype or "float32")
+    if kind == "n":
+        v = rng.standard_normal(shape)
+    elif kind == "p":
+        v = rng.uniform(0.5, 2.0, shape)
+    elif kind == "b":
+        v = rng.randint(0, 2, shape)
+    elif kind == "u":
+        v = rng.uniform(0.1, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
+    elif kind == "unit":
+        v = rng.uniform(-0.8, 0.8, shape)
+    elif kind == "gt1":
+        v = rng.uniform(1.2, 3.0, shape)
+    elif kind == "negfrac":
+        v = -rng.uniform(0.1, 2.9, shape)
+        v[np.abs(v - np.round(v)) < 0.1] += 0.3
+    elif kind == "halves":
+        v = rng.randint(-6, 7, shape) * 0.5 + rng.choice([0.0, 0.25], shape)
+    elif kind == "distinct":
+        n = int(np.prod(shape))
+        v = (rng.permutation(n) * 0.37 - n * 0.15).reshape(shape)
+    elif kind == "spd":
+        a = rng.standard_normal(shape)
+        v = a @ np.swapaxes(a, -1, -2) + shape[-1] * np.eye(shape[-1])
+    elif kind == "tril":
+        a = np.tril(rng.uniform(-0.5, 0.5, shape))
+        v = a + np.eye(shape[-1]) * (1.0 + rng.uniform(0.0, 1.0, shape[:-1]))[..., None]
+    elif kind == "prob":
+        a = rng.uniform(0.1, 1.0, shape)
+        v = a / a.sum(-1, keepdims=True)
+    elif kind.startswith("i"):
+        v = rng.randint(0, int(kind[1:]), shape)
+    else:
+        raise ValueError(f"unknown input kind {kind!r}")
+    return np.asarray(v, dtype=dtype or "float32")
+
+
+def seed_of(cid):
+    return zlib.crc32(cid.encode()) % (1 << 30)
+
+
+def case_values(case, seed):
+    rng = np.random.RandomState(seed)
+    return {name: make_value(kind, shape, rng) for name, shape, kind in case[2]}
+
+
+def resolve(module, path):
+    """mx.sym or mx.nd, "linalg.gemm2" -> the function."""
+    for part in path.split("."):
+        module = getattr(module, part)
+    return module
+
+
+def _nograd(case):
+    ng = case[4].get("nograd")
+    names = [n for n, _, _ in case[2]]
+    if ng is True:
+        return set(names)
+    return set(ng or ())
+
+
+def build_symbol(mx, case):
+    """The symbol of a sym-mode case: one Variable per input, named after it."""
+    _, path, inputs, params, opts = case
+    variables = [mx.sym.Variable(name) for name, _, _ in inputs]
+    fn = resolve(mx.sym, path)
+    args = variables + list(opts.get("positional", []))
+    if opts.get("kw"):
+        return fn(name="op", **params, **{n: v for (n, _, _), v in zip(inputs, variables)})
+    return fn(*args, name="op", **params)
+
+
+def call_nd(mx, case, values):
+    _, path, inputs, params, opts = case
+    arrays = [mx.nd.array(values[name], dtype=values[name].dtype) for name, _, _ in inputs]
+    out = resolve(mx.nd, path)(*(arrays + list(opts.get("positional", []))), **params)
+    return (out if isinstance(out, (list, tuple)) else [out]), arrays
+
+
+def run_symbol(mx, case, values, head_grads):
+    """(outputs, {input: grad}) of a sym-mode case, bound on the CPU."""
+    sym = build_symbol(mx, case)
+    nograd = _nograd(case)
+    train = case[4].get("train", True)
+    names = sym.list_arguments()
+    args = {n: mx.nd.array(values[n], dtype=values[n].dtype) for n in names}
+    grad_req = {n: "null" if n in nograd or not train else "write" for n in names}
+    grads = {n: mx.nd.zeros(values[n].shape, dtype=values[n].dtype) for n in names
+             if grad_req[n] == "write"}
+    exe = sym.bind(mx.cpu(), args, args_grad=grads, grad_req=grad_req)
+    outs = exe.forward(is_train=train)
+    result = [o.asnumpy() for o in outs]
+    got = {}
+    if grads:
+        exe.backward([mx.nd.array(g, dtype=o.dtype) for g, o in zip(head_grads, outs)])
+        got = {n: g.asnumpy() for n, g in exe.grad_dict.items() if g is not None}
+    return sym, result, got
+
+
+def head_gradients(shapes, seed):
+    rng = np.random.RandomState(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
