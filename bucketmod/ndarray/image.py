@@ -1,4 +1,4 @@
-"""`mx.nd.image`: MXNet's `_image_*` operators under their short names, resolved through the registry."""
+"""`mx.nd.image`: MXNet's `_image_*` operators under their short names."""
 from ..ops.registry import lazy_namespace
 from .op_functions import make_function
 

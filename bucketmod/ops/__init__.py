@@ -7,8 +7,9 @@ quantization and image; cell_ops/rnn_ops hold the recurrent operators.
 from . import (  # noqa: F401  (registers the operators)
     cell_ops,
     index,
+    loss,
     math,
-    nn_ops,
+    nn,
     reduce,
     rnn_ops,
     shape,

@@ -89,18 +89,27 @@ register(unary_op("amp_cast", lambda x, p: x.to(torch_dtype(p["dtype"])),
                   infer_type=_cast_type))
 
 
-def _multicast_dtype(p, types):
-    """The widest float type among the inputs (the narrowest with cast_narrow)."""
-    floats = [np.dtype(t) for t in types if t is not None and np.dtype(t).kind == "f"]
-    if not floats:
-        return None
-    pick = min if p["cast_narrow"] else max
-    return pick(floats, key=lambda d: d.itemsize).type
+_MIXED = ("float16", "float32", "bfloat16")
+
+
+def _dtype_name(t):
+    return t if isinstance(t, str) else np.dtype(t).name
+
+
+def _multicast_types(p, types):
+    """MXNet's rule: float16/32/bfloat16 inputs all take float32 if any is float32 (with
+    cast_narrow: float16, or bfloat16, if any is); other dtypes pass through."""
+    names = [None if t is None else _dtype_name(t) for t in types]
+    if p["cast_narrow"]:
+        target = next((n for n in names if n in ("float16", "bfloat16")), "float32")
+    else:
+        target = "float32" if "float32" in names else names[0]
+    return [n if n not in _MIXED else target for n in names]
 
 
 def _multicast_forward(p, x, aux, train):
-    target = _multicast_dtype(p, [np.dtype(str(t.dtype).replace("torch.", "")) for t in x])
-    return [t.to(torch_dtype(np.dtype(target).name)) if t.is_floating_point() else t for t in x]
+    names = _multicast_types(p, [str(t.dtype).replace("torch.", "") for t in x])
+    return [t.to(torch_dtype(n)) for t, n in zip(x, names)]
 
 
 register(OpDef(
@@ -109,7 +118,7 @@ register(OpDef(
     arguments=lambda p: variadic_args(p, "num_outputs", "data_"),
     outputs=lambda p: [f"output{i}" for i in range(p["num_outputs"])],
     infer_shape=lambda p, s: (s, list(s)),
-    infer_type=lambda p, t: (t, [_multicast_dtype(p, t) or x for x in t]),
+    infer_type=lambda p, t: (t, _multicast_types(p, t)),
     forward=_multicast_forward,
 ))
 

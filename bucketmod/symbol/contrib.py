@@ -1,4 +1,4 @@
-"""`mx.sym.contrib`: MXNet's `_contrib_*` operators under their short names, resolved through the registry."""
+"""`mx.sym.contrib`: MXNet's `_contrib_*` operators under their short names."""
 from ..ops.registry import lazy_namespace
 from .symbol import make_op_function
 

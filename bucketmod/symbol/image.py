@@ -1,4 +1,4 @@
-"""`mx.sym.image`: MXNet's `_image_*` operators under their short names, resolved through the registry."""
+"""`mx.sym.image`: MXNet's `_image_*` operators under their short names."""
 from ..ops.registry import lazy_namespace
 from .symbol import make_op_function
 

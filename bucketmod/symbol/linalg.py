@@ -1,4 +1,4 @@
-"""`mx.sym.linalg`: MXNet's `_linalg_*` operators under their short names, resolved through the registry."""
+"""`mx.sym.linalg`: MXNet's `_linalg_*` operators under their short names."""
 from ..ops.registry import lazy_namespace
 from .symbol import make_op_function
 

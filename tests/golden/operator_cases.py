@@ -15,6 +15,10 @@ A case is `C(id, function, inputs, params, **options)`:
             nograd=[names] or True: inputs bound with grad_req 'null'
             train=False: forward(is_train=False) and no backward
             positional=[values]: parameters given positionally after the inputs
+            native=True: made with MXNet's own CPU kernels, MKL-DNN off (it rejects the case)
+            aux=[names]: aux states, bound by name (not passed to the operator function)
+            sym_only=True: not also compared through mx.nd (a training forward with state)
+            unchecked=[j]: outputs MXNet leaves uninitialised (rrelu's mask in prediction)
 """
 import zlib
 
@@ -51,10 +55,10 @@ def math_cases():
         C("cast_int32", "cast", [("data", (2, 3), "halves")], {"dtype": "int32"}, nograd=True),
         C("amp_cast", "amp_cast", [("data", (2, 3), "n")], {"dtype": "float16"}),
         C("amp_multicast", "amp_multicast",
-          [("a", (2, 3), "n"), ("b", (2, 3), "n")], {"num_outputs": 2}, mode="nd"),
+          [("a", (2, 3), "n@float64"), ("b", (2, 3), "n")], {"num_outputs": 2}, native=True),
         C("amp_multicast_narrow", "amp_multicast",
-          [("a", (2, 3), "n"), ("b", (2, 3), "n")],
-          {"num_outputs": 2, "cast_narrow": True}, mode="nd"),
+          [("a", (2, 3), "n@float16"), ("b", (2, 3), "n")],
+          {"num_outputs": 2, "cast_narrow": True}, native=True),
         C("where", "where", [("condition", (3, 4), "b"), ("x", (3, 4), "n"),
                              ("y", (3, 4), "n")], nograd=["condition"]),
         C("where_rows", "where", [("condition", (3,), "b"), ("x", (3, 4), "n"),
@@ -290,11 +294,199 @@ def index_cases():
     ]
 
 
+def _bn_inputs(c, data_shape):
+    return [("data", data_shape, "n"), ("gamma", (c,), "p"), ("beta", (c,), "n"),
+            ("moving_mean", (c,), "n"), ("moving_var", (c,), "p")]
+
+
+def nn_cases():
+    return [
+        C("FullyConnected", "FullyConnected",
+          [("data", (3, 4), "n"), ("weight", (5, 4), "n"), ("bias", (5,), "n")],
+          positional=[5]),
+        C("FullyConnected_noflatten", "FullyConnected",
+          [("data", (2, 3, 4), "n"), ("weight", (3, 4), "n")],
+          {"num_hidden": 3, "no_bias": True, "flatten": False}),
+        C("Convolution", "Convolution",
+          [("data", (2, 3, 6, 6), "n"), ("weight", (4, 3, 3, 3), "n"), ("bias", (4,), "n")],
+          {"kernel": (3, 3), "num_filter": 4, "stride": (2, 1), "pad": (1, 0)}),
+        C("Convolution_1d_group", "Convolution",
+          [("data", (2, 4, 7), "n"), ("weight", (4, 2, 3), "n")],
+          {"kernel": (3,), "num_filter": 4, "num_group": 2, "dilate": (2,), "no_bias": True}),
+        C("Deconvolution", "Deconvolution",
+          [("data", (2, 3, 4, 4), "n"), ("weight", (3, 2, 3, 3), "n")],
+          {"kernel": (3, 3), "num_filter": 2, "stride": (2, 2), "pad": (1, 1),
+           "adj": (1, 0)}),
+        C("Deconvolution_bias_target", "Deconvolution",
+          [("data", (1, 2, 3, 3), "n"), ("weight", (2, 4, 3, 3), "n"), ("bias", (4,), "n")],
+          {"kernel": (3, 3), "num_filter": 4, "stride": (2, 2), "target_shape": (5, 5),
+           "no_bias": False}, native=True),
+        C("Deconvolution_1d_group", "Deconvolution",
+          [("data", (2, 4, 5), "n"), ("weight", (4, 1, 3), "n")],
+          {"kernel": (3,), "num_filter": 2, "num_group": 2}),
+        C("Pooling_max", "Pooling", [("data", (2, 3, 6, 6), "distinct")],
+          {"kernel": (2, 2), "stride": (2, 2)}),
+        C("Pooling_avg_pad_full", "Pooling", [("data", (1, 2, 7, 7), "n")],
+          {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "pool_type": "avg",
+           "pooling_convention": "full"}),
+        C("Pooling_avg_nopad_count", "Pooling", [("data", (1, 2, 5, 5), "n")],
+          {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "pool_type": "avg",
+           "count_include_pad": False}),
+        C("Pooling_sum_1d", "Pooling", [("data", (2, 3, 8), "n")],
+          {"kernel": (3,), "stride": (2,), "pool_type": "sum"}),
+        C("Pooling_lp2", "Pooling", [("data", (1, 2, 4, 4), "n")],
+          {"kernel": (2, 2), "stride": (2, 2), "pool_type": "lp", "p_value": 2}),
+        C("Pooling_lp1", "Pooling", [("data", (1, 2, 4, 4), "n")],
+          {"kernel": (2, 2), "stride": (1, 1), "pool_type": "lp", "p_value": 1}),
+        C("Pooling_global", "Pooling", [("data", (2, 3, 4, 5), "n")],
+          {"global_pool": True, "pool_type": "avg"}),
+        C("Pooling_3d", "Pooling", [("data", (1, 2, 4, 4, 4), "distinct")],
+          {"kernel": (2, 2, 2), "stride": (2, 2, 2)}),
+        C("Activation", "Activation", [("data", (3, 4), "u")], positional=["softrelu"]),
+        C("LeakyReLU_leaky", "LeakyReLU", [("data", (3, 4), "u")], {"slope": 0.2}),
+        C("LeakyReLU_prelu", "LeakyReLU", [("data", (2, 3, 4), "u"), ("gamma", (3,), "p")],
+          {"act_type": "prelu"}),
+        C("LeakyReLU_elu", "LeakyReLU", [("data", (3, 4), "u")], {"act_type": "elu"}),
+        C("LeakyReLU_gelu", "LeakyReLU", [("data", (3, 4), "u")], {"act_type": "gelu"}),
+        C("LeakyReLU_rrelu_predict", "LeakyReLU", [("data", (3, 4), "u")],
+          {"act_type": "rrelu"}, train=False, unchecked=[1]),
+        C("softmax", "softmax", [("data", (3, 5), "n")], {"temperature": 2.0}),
+        C("softmax_axis0_f64", "softmax", [("data", (3, 5), "n")],
+          {"axis": 0, "dtype": "float64"}),
+        C("softmax_length", "softmax", [("data", (2, 5), "n"), ("length", [3, 5], "fixed@int32")],
+          {"use_length": True}, nograd=["length"]),
+        C("log_softmax", "log_softmax", [("data", (2, 3, 4), "n")], {"axis": 1}),
+        C("softmin", "softmin", [("data", (3, 5), "n")]),
+        C("softmin_axis", "softmin", [("data", (3, 5), "n")], {"axis": 0, "temperature": 0.5}),
+        C("SoftmaxActivation", "SoftmaxActivation", [("data", (3, 4), "n")]),
+        C("SoftmaxActivation_channel", "SoftmaxActivation", [("data", (2, 3, 2, 2), "n")],
+          {"mode": "channel"}),
+        C("BatchNorm", "BatchNorm", _bn_inputs(3, (4, 3, 2, 2)),
+          {"fix_gamma": False, "momentum": 0.8}, nograd=["moving_mean", "moving_var"],
+          sym_only=True),
+        C("BatchNorm_predict", "BatchNorm", _bn_inputs(3, (4, 3, 2)), {"fix_gamma": False},
+          train=False),
+        C("BatchNormWithReLU", "contrib.BatchNormWithReLU", _bn_inputs(3, (4, 3, 2, 2)),
+          {"fix_gamma": False}, nograd=["moving_mean", "moving_var"], sym_only=True),
+        C("SyncBatchNorm", "contrib.SyncBatchNorm", _bn_inputs(3, (4, 3, 2)),
+          {"key": "bn0"}, nograd=["moving_mean", "moving_var"], sym_only=True),
+        C("LayerNorm", "LayerNorm", [("data", (2, 3, 4), "n"), ("gamma", (4,), "p"),
+                                     ("beta", (4,), "n")]),
+        C("LayerNorm_axis1_stats", "LayerNorm",
+          [("data", (2, 3, 4), "n"), ("gamma", (3,), "p"), ("beta", (3,), "n")],
+          {"axis": 1, "eps": 1e-3, "output_mean_var": True}),
+        C("GroupNorm", "GroupNorm", [("data", (2, 4, 3), "n"), ("gamma", (2,), "p"),
+                                     ("beta", (2,), "n")], {"num_groups": 2}),
+        C("InstanceNorm", "InstanceNorm", [("data", (2, 3, 4), "n"), ("gamma", (3,), "p"),
+                                           ("beta", (3,), "n")]),
+        C("L2Normalization", "L2Normalization", [("data", (2, 3, 4), "n")]),
+        C("L2Normalization_channel", "L2Normalization", [("data", (2, 3, 4), "n")],
+          {"mode": "channel"}),
+        C("L2Normalization_spatial", "L2Normalization", [("data", (2, 3, 2, 2), "n")],
+          {"mode": "spatial"}),
+        C("LRN", "LRN", [("data", (2, 5, 3, 3), "n")], {"nsize": 3, "alpha": 0.1}),
+        C("Dropout_predict", "Dropout", [("data", (3, 4), "n")], positional=[0.3], train=False),
+        C("Embedding", "Embedding", [("data", (2, 4), "i6"), ("weight", (6, 3), "n")],
+          {"input_dim": 6, "output_dim": 3}, nograd=["data"]),
+        C("SparseEmbedding", "contrib.SparseEmbedding",
+          [("data", (2, 4), "i6"), ("weight", (6, 3), "n")],
+          {"input_dim": 6, "output_dim": 3}, mode="nd"),
+        C("UpSampling_nearest", "UpSampling", [("data", (1, 2, 2, 3), "n")],
+          {"scale": 2, "sample_type": "nearest"}),
+        C("UpSampling_nearest_sum", "UpSampling",
+          [("a", (1, 2, 4, 4), "n"), ("b", (1, 2, 2, 2), "n")],
+          {"scale": 2, "sample_type": "nearest", "multi_input_mode": "sum"}),
+        C("UpSampling_nearest_concat", "UpSampling",
+          [("a", (1, 2, 2, 2), "n"), ("b", (1, 1, 4, 4), "n")],
+          {"scale": 2, "sample_type": "nearest"}),
+        C("UpSampling_bilinear", "UpSampling",
+          [("data", (1, 2, 3, 3), "n"), ("weight", (2, 1, 4, 4), "n")],
+          {"scale": 2, "sample_type": "bilinear", "num_filter": 2}, kw=True),
+        C("BilinearSampler", "BilinearSampler",
+          [("data", (1, 2, 4, 5), "n"), ("grid", (1, 2, 3, 3), "unit")]),
+        C("GridGenerator_affine", "GridGenerator", [("data", (2, 6), "unit")],
+          {"transform_type": "affine", "target_shape": (3, 4)}),
+        C("GridGenerator_warp", "GridGenerator", [("data", (1, 2, 3, 4), "n")],
+          {"transform_type": "warp"}),
+        C("SpatialTransformer", "SpatialTransformer",
+          [("data", (1, 2, 5, 5), "n"), ("loc", (1, 6), "unit")],
+          {"target_shape": (3, 3), "transform_type": "affine", "sampler_type": "bilinear"}),
+        C("IdentityAttachKLSparseReg", "IdentityAttachKLSparseReg",
+          [("data", (4, 3), "prob"), ("op_moving_avg", (3,), "prob")], {"penalty": 0.1},
+          aux=["op_moving_avg"], sym_only=True),
+        C("AdaptiveAvgPooling2D", "contrib.AdaptiveAvgPooling2D", [("data", (1, 2, 5, 7), "n")],
+          {"output_size": (2, 3)}),
+        C("AdaptiveAvgPooling2D_square", "contrib.AdaptiveAvgPooling2D",
+          [("data", (1, 2, 5, 5), "n")], {"output_size": 3}),
+        C("BilinearResize2D", "contrib.BilinearResize2D", [("data", (1, 2, 3, 4), "n")],
+          {"height": 5, "width": 6}),
+        C("BilinearResize2D_scale", "contrib.BilinearResize2D", [("data", (1, 2, 3, 4), "n")],
+          {"scale_height": 2.0, "scale_width": 1.5, "align_corners": False}),
+        C("BilinearResize2D_like", "contrib.BilinearResize2D",
+          [("data", (1, 2, 3, 4), "n"), ("like", (1, 1, 5, 2), "n")], {"mode": "like"},
+          nograd=["like"]),
+        C("BilinearResize2D_odd", "contrib.BilinearResize2D", [("data", (1, 1, 4, 5), "n")],
+          {"mode": "to_odd_up"}),
+        C("round_ste", "contrib.round_ste", [("data", (3, 4), "halves")]),
+        C("sign_ste", "contrib.sign_ste", [("data", (3, 4), "u")]),
+        C("gradientmultiplier", "contrib.gradientmultiplier", [("data", (3, 4), "n")],
+          {"scalar": -0.5}),
+        C("quadratic", "contrib.quadratic", [("data", (3, 4), "n")],
+          {"a": 0.5, "b": -1.0, "c": 2.0}),
+        C("div_sqrt_dim", "contrib.div_sqrt_dim", [("data", (2, 3, 4), "n")]),
+    ]
+
+
+def loss_cases():
+    sm = "SoftmaxOutput"
+    return [
+        C("SoftmaxOutput", sm, [("data", (4, 5), "n"), ("label", (4,), "i5")],
+          {"normalization": "batch"}, nograd=["label"]),
+        C("Softmax", "Softmax", [("data", (4, 5), "n"), ("label", (4,), "i5")],
+          {"grad_scale": 2.0}, nograd=["label"]),
+        C("SoftmaxOutput_multi", sm, [("data", (2, 3, 4), "n"), ("label", (2, 4), "i3")],
+          {"multi_output": True, "use_ignore": True, "ignore_label": 0,
+           "normalization": "valid"}, nograd=["label"]),
+        C("SoftmaxOutput_smooth", sm, [("data", (4, 5), "n"), ("label", (4,), "i5")],
+          {"smooth_alpha": 0.1}, nograd=["label"]),
+        C("LinearRegressionOutput", "LinearRegressionOutput",
+          [("data", (4, 3), "n"), ("label", (4, 3), "n")], nograd=["label"]),
+        C("LogisticRegressionOutput", "LogisticRegressionOutput",
+          [("data", (4, 3), "n"), ("label", (4, 3), "b")], {"grad_scale": 0.5},
+          nograd=["label"]),
+        C("MAERegressionOutput", "MAERegressionOutput",
+          [("data", (4, 3), "u"), ("label", (4, 3), "n")], nograd=["label"]),
+        C("MakeLoss", "MakeLoss", [("data", (3, 4), "p")],
+          {"grad_scale": 0.5, "normalization": "valid", "valid_thresh": 1.0}),
+        C("make_loss", "make_loss", [("data", (3, 4), "n")]),
+        C("SVMOutput", "SVMOutput", [("data", (4, 3), "n"), ("label", (4,), "i3")],
+          {"margin": 0.5, "regularization_coefficient": 2.0}, nograd=["label"]),
+        C("SVMOutput_linear", "SVMOutput", [("data", (4, 3), "n"), ("label", (4,), "i3")],
+          {"use_linear": True}, nograd=["label"]),
+        C("CTCLoss", "CTCLoss",
+          [("data", (6, 2, 4), "n"), ("label", [[1.0, 2.0, 0.0], [3.0, 3.0, 1.0]], "fixed")],
+          nograd=["label"]),
+        C("ctc_loss_lengths", "ctc_loss",
+          [("data", (6, 2, 4), "n"), ("label", [[0.0, 1.0, -1.0], [2.0, 2.0, 1.0]], "fixed"),
+           ("data_lengths", [5.0, 6.0], "fixed"), ("label_lengths", [2.0, 3.0], "fixed")],
+          {"use_data_lengths": True, "use_label_lengths": True, "blank_label": "last"},
+          nograd=["label", "data_lengths", "label_lengths"]),
+        C("contrib_CTCLoss", "contrib.CTCLoss",
+          [("data", (5, 1, 3), "n"), ("label", [[1.0, 2.0]], "fixed")], nograd=["label"]),
+        C("contrib_ctc_loss", "contrib.ctc_loss",
+          [("data", (5, 1, 3), "n"), ("label", [[2.0, 0.0]], "fixed")], nograd=["label"]),
+        C("softmax_cross_entropy", "softmax_cross_entropy",
+          [("data", (4, 5), "n"), ("label", (4,), "i5")], nograd=["label"]),
+    ]
+
+
 FAMILIES = {
     "math": math_cases,
     "reduce": reduce_cases,
     "shape": shape_cases,
     "index": index_cases,
+    "nn": nn_cases,
+    "loss": loss_cases,
 }
 
 
@@ -370,6 +562,7 @@ def _nograd(case):
 def build_symbol(mx, case):
     """The symbol of a sym-mode case: one Variable per input, named after it."""
     _, path, inputs, params, opts = case
+    inputs = [i for i in inputs if i[0] not in opts.get("aux", ())]
     variables = [mx.sym.Variable(name) for name, _, _ in inputs]
     fn = resolve(mx.sym, path)
     args = variables + list(opts.get("positional", []))
@@ -386,23 +579,26 @@ def call_nd(mx, case, values):
 
 
 def run_symbol(mx, case, values, head_grads):
-    """(outputs, {input: grad}) of a sym-mode case, bound on the CPU."""
+    """(symbol, outputs, {input: grad}, {aux state: value after}) of a sym-mode case, bound on
+    the CPU."""
     sym = build_symbol(mx, case)
     nograd = _nograd(case)
     train = case[4].get("train", True)
     names = sym.list_arguments()
     args = {n: mx.nd.array(values[n], dtype=values[n].dtype) for n in names}
+    aux = {n: mx.nd.array(values[n], dtype=values[n].dtype)
+           for n in sym.list_auxiliary_states()}
     grad_req = {n: "null" if n in nograd or not train else "write" for n in names}
     grads = {n: mx.nd.zeros(values[n].shape, dtype=values[n].dtype) for n in names
              if grad_req[n] == "write"}
-    exe = sym.bind(mx.cpu(), args, args_grad=grads, grad_req=grad_req)
+    exe = sym.bind(mx.cpu(), args, args_grad=grads, grad_req=grad_req, aux_states=aux)
     outs = exe.forward(is_train=train)
     result = [o.asnumpy() for o in outs]
     got = {}
     if grads:
         exe.backward([mx.nd.array(g, dtype=o.dtype) for g, o in zip(head_grads, outs)])
         got = {n: g.asnumpy() for n, g in exe.grad_dict.items() if g is not None}
-    return sym, result, got
+    return sym, result, got, {n: a.asnumpy() for n, a in exe.aux_dict.items()}
 
 
 def head_gradients(shapes, seed):
