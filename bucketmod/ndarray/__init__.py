@@ -7,8 +7,6 @@ from .ndarray import (
     arange,
     array,
     as_tensor,
-    concat,
-    dot,
     empty,
     from_tensor,
     full,

@@ -2,8 +2,10 @@
 import numpy as np
 import torch
 
+from ..base import MXNetError
 from ..context import Context, current_context
 from ..ops import all_ops, registry
+from ..ops.shape_ops import ShapeMismatch
 from .ndarray import NDArray, as_tensor
 
 
@@ -47,8 +49,14 @@ def invoke(op_name, inputs, params, out=None, is_train=False, named=None):
     ctx = _device_of(parsed, inputs)
     tensors = [a.tensor if isinstance(a, NDArray) else as_tensor(a, device=ctx.torch_device)
                for a in inputs]
-    if opdef.bind_params is not None:
+    try:
         _, out_shapes = opdef.infer_shape(parsed, [tuple(t.shape) for t in tensors])
+    except ShapeMismatch as err:
+        given = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, tensors))
+        raise MXNetError(f"Error in operator {op_name} (inputs {given}): shape of input "
+                         f"{err.input_name!r} is {err.got}, expected {err.expected}. "
+                         f"Shape inconsistent") from None
+    if opdef.bind_params is not None:
         parsed = opdef.bind_params(parsed, out_shapes, ctx.torch_device)
     n_args = len(opdef.arguments(parsed))
     with torch.no_grad():
