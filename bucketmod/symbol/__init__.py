@@ -1,6 +1,6 @@
 """`mx.sym`: Variable, Group, load/load_json, and one function per registered operator."""
 from ..ops import all_ops, exists
-from . import _internal, contrib, image, linalg, op  # noqa: F401  (MXNet's sub-namespaces)
+from . import _internal, contrib, image, linalg, op, random  # noqa: F401  (MXNet's sub-namespaces)
 from .symbol import Group, Symbol, Variable, fromjson, load, load_json, make_op_function, var
 
 

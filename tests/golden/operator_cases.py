@@ -554,6 +554,92 @@ def linalg_cases():
     ]
 
 
+def _rnd(cid, function, params=None, inputs=(), rows=1, **options):
+    return C(cid, function, inputs, params, mode="random", rows=rows, **options)
+
+
+def random_cases():
+    n = (4000,)
+    cases = [
+        _rnd("random_uniform", "random_uniform", {"low": -1.0, "high": 3.0, "shape": n}),
+        _rnd("uniform", "uniform", {"shape": (50, 80), "dtype": "float64"}),
+        _rnd("random.uniform", "random.uniform", {"shape": n}, positional=[2.0, 5.0]),
+        _rnd("random_normal", "random_normal", {"loc": 1.0, "scale": 2.0, "shape": n}),
+        _rnd("normal", "normal", {"shape": n}),
+        _rnd("random.normal", "random.normal", {"loc": -2.0, "scale": 0.5, "shape": n}),
+        _rnd("random.randn", "random.randn", {"loc": 1.0}, positional=[40, 100]),
+        _rnd("random_gamma", "random_gamma", {"alpha": 2.0, "beta": 1.5, "shape": n}),
+        _rnd("random.gamma", "random.gamma", {"alpha": 0.5, "beta": 2.0, "shape": n}),
+        _rnd("random_exponential", "random_exponential", {"lam": 2.0, "shape": n}),
+        _rnd("random.exponential", "random.exponential", {"scale": 3.0, "shape": n}),
+        _rnd("random_poisson", "random_poisson", {"lam": 3.0, "shape": n}),
+        _rnd("random.poisson", "random.poisson", {"lam": 0.5, "shape": n, "dtype": "float64"}),
+        _rnd("random_negative_binomial", "random_negative_binomial",
+             {"k": 3, "p": 0.4, "shape": n}),
+        _rnd("random.negative_binomial", "random.negative_binomial",
+             {"k": 5, "p": 0.7, "shape": n}),
+        _rnd("random_generalized_negative_binomial", "random_generalized_negative_binomial",
+             {"mu": 2.0, "alpha": 0.5, "shape": n}),
+        _rnd("random.generalized_negative_binomial", "random.generalized_negative_binomial",
+             {"mu": 4.0, "alpha": 0.2, "shape": n}),
+        _rnd("random_randint", "random_randint", {"low": -3, "high": 7, "shape": n}),
+        _rnd("random.randint", "random.randint", {"shape": n, "dtype": "int64"},
+             positional=[0, 100]),
+    ]
+    two = [("a", [0.5, 3.0], "fixed"), ("b", [1.5, 4.0], "fixed")]
+    for dist, params in (("uniform", [("low", [0.0, 5.0]), ("high", [1.0, 8.0])]),
+                         ("normal", [("mu", [0.0, 5.0]), ("sigma", [1.0, 0.5])]),
+                         ("gamma", [("alpha", [1.0, 3.0]), ("beta", [2.0, 0.5])]),
+                         ("exponential", [("lam", [1.0, 4.0])]),
+                         ("poisson", [("lam", [1.0, 6.0])]),
+                         ("negative_binomial", [("k", [2.0, 6.0]), ("p", [0.3, 0.6])]),
+                         ("generalized_negative_binomial", [("mu", [1.0, 3.0]),
+                                                            ("alpha", [0.3, 0.1])])):
+        inputs = [(name, values, "fixed") for name, values in params]
+        cases.append(_rnd(f"sample_{dist}", f"sample_{dist}", {"shape": n}, inputs, rows=2))
+    cases += [
+        _rnd("random.uniform_arrays", "random.uniform", {"shape": n}, two, rows=2),
+        _rnd("random.normal_arrays", "random.normal", {"shape": n, "dtype": "float64"}, two,
+             rows=2),
+        _rnd("random.gamma_arrays", "random.gamma", {"shape": n}, two, rows=2),
+        _rnd("sample_multinomial", "sample_multinomial", {"shape": n},
+             [("data", [[0.2, 0.8], [0.6, 0.4]], "fixed")], rows=2),
+        _rnd("random.multinomial", "random.multinomial", {"shape": n, "get_prob": True},
+             [("data", [[0.1, 0.3, 0.6]], "fixed")]),
+        _rnd("random.shuffle", "random.shuffle", {}, [("data", (500, 2), "n")]),
+        _rnd("shuffle", "shuffle", {}, [("data", (300,), "n")]),
+    ]
+    for dist, params in (("uniform", {"low": 1.0, "high": 2.0}), ("normal", {"scale": 3.0}),
+                         ("gamma", {"alpha": 3.0}), ("exponential", {"lam": 0.5}),
+                         ("poisson", {"lam": 2.0}), ("negative_binomial", {"k": 2, "p": 0.5}),
+                         ("generalized_negative_binomial", {"mu": 2.0, "alpha": 0.3})):
+        cases.append(_rnd(f"random.{dist}_like", f"random.{dist}_like", params,
+                          [("data", (50, 80), "n")]))
+    for dist, inputs in (("uniform", [("sample", (2, 3), "n"), ("low", (2,), "n"),
+                                      ("high", (2,), "gt1")]),
+                         ("normal", [("sample", (2, 3), "n"), ("mu", (2,), "n"),
+                                     ("sigma", (2,), "p")]),
+                         ("gamma", [("sample", (2, 3), "p"), ("alpha", (2,), "p"),
+                                    ("beta", (2,), "p")]),
+                         ("exponential", [("sample", (2, 2, 3), "p"), ("lam", (2, 2), "p")]),
+                         ("poisson", [("sample", (2, 3), "i5"), ("lam", (2,), "p")]),
+                         ("negative_binomial", [("sample", (2, 3), "i5"), ("k", (2,), "p"),
+                                                ("p", (2,), "frac")]),
+                         ("generalized_negative_binomial", [("sample", (2, 3), "i5"),
+                                                            ("mu", (2,), "p"),
+                                                            ("alpha", (2,), "frac")])):
+        cases.append(C(f"random_pdf_{dist}", f"random_pdf_{dist}", inputs))
+        cases.append(C(f"random_pdf_{dist}_log", f"random_pdf_{dist}", inputs,
+                       {"is_log": True}))
+    cases += [
+        C("random_pdf_dirichlet", "random_pdf_dirichlet",
+          [("sample", (2, 3, 4), "prob"), ("alpha", (2, 4), "p")]),
+        C("random_pdf_dirichlet_log", "random_pdf_dirichlet",
+          [("sample", (2, 4), "prob"), ("alpha", (2, 4), "p")], {"is_log": True}),
+    ]
+    return cases
+
+
 FAMILIES = {
     "math": math_cases,
     "reduce": reduce_cases,
@@ -562,6 +648,7 @@ FAMILIES = {
     "nn": nn_cases,
     "loss": loss_cases,
     "linalg": linalg_cases,
+    "random": random_cases,
 }
 
 
@@ -582,6 +669,8 @@ def make_value(kind, shape, rng):
         v = rng.randint(0, 2, shape)
     elif kind == "u":
         v = rng.uniform(0.1, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
+    elif kind == "frac":
+        v = rng.uniform(0.2, 0.8, shape)
     elif kind == "unit":
         v = rng.uniform(-0.8, 0.8, shape)
     elif kind == "gt1":
