@@ -58,6 +58,8 @@ def invoke(op_name, inputs, params, out=None, is_train=False, named=None):
                          f"Shape inconsistent") from None
     if opdef.bind_params is not None:
         parsed = opdef.bind_params(parsed, out_shapes, ctx.torch_device)
+    if out is not None and opdef.mutates and not isinstance(out, (list, tuple)):
+        parsed = dict(parsed, _out=out.tensor)
     n_args = len(opdef.arguments(parsed))
     with torch.no_grad():
         outs = opdef.forward(parsed, tensors[:n_args], tensors[n_args:], is_train)

@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (registers the operators)
     loss,
     math,
     nn,
+    optimizer,
     random,
     reduce,
     rnn_ops,

@@ -19,6 +19,10 @@ A case is `C(id, function, inputs, params, **options)`:
             aux=[names]: aux states, bound by name (not passed to the operator function)
             sym_only=True: not also compared through mx.nd (a training forward with state)
             unchecked=[j]: outputs MXNet leaves uninitialised (rrelu's mask in prediction)
+            out=[names]: (mode nd) the inputs passed as `out=` (MXNet's multi-tensor updates
+                 need it)
+            unchanged=[names]: inputs MXNet writes into and bucketmod by design does not (the
+                 gradient adamw_update rescales in place); checked to be left as they were
 """
 import zlib
 
@@ -640,6 +644,115 @@ def random_cases():
     return cases
 
 
+def _upd(cid, function, inputs, params=None, **options):
+    return C(cid, function, inputs, params, mode="nd", **options)
+
+
+def optimizer_cases():
+    w, g = ("weight", (3, 4), "n"), ("grad", (3, 4), "n")
+    w16 = ("weight", (3, 4), "n@float16")
+    g16 = ("grad", (3, 4), "n@float16")
+    w32 = ("weight32", (3, 4), "n")
+
+    def st(name, kind="n"):
+        return (name, (3, 4), kind)
+
+    clip = {"rescale_grad": 0.5, "clip_gradient": 0.3}
+    return [
+        _upd("sgd_update", "sgd_update", [w, g], {"lr": 0.1, "wd": 0.01}),
+        _upd("sgd_update_clip", "sgd_update", [w, g], dict(clip, lr=0.2)),
+        _upd("sgd_update_positional", "sgd_update", [w, g], {}, positional=[0.1, 0.05]),
+        _upd("sgd_mom_update", "sgd_mom_update", [w, g, st("mom")],
+             {"lr": 0.1, "momentum": 0.9, "wd": 0.01}),
+        _upd("sgd_mom_update_clip", "sgd_mom_update", [w, g, st("mom")],
+             dict(clip, lr=0.1, momentum=0.5)),
+        _upd("mp_sgd_update", "mp_sgd_update", [w16, g16, w32], {"lr": 0.1, "wd": 0.01}),
+        _upd("mp_sgd_mom_update", "mp_sgd_mom_update", [w16, g16, st("mom"), w32],
+             dict(clip, lr=0.1, momentum=0.9)),
+        _upd("nag_mom_update", "nag_mom_update", [w, g, st("mom")],
+             {"lr": 0.1, "momentum": 0.9, "wd": 0.01}),
+        _upd("mp_nag_mom_update", "mp_nag_mom_update", [w16, g16, st("mom"), w32],
+             {"lr": 0.1, "momentum": 0.9}),
+        _upd("adam_update", "adam_update", [w, g, st("mean"), st("var", "p")],
+             {"lr": 0.01, "wd": 0.1}),
+        _upd("adam_update_clip", "adam_update", [w, g, st("mean"), st("var", "p")],
+             dict(clip, lr=0.01, beta1=0.8, beta2=0.9, epsilon=1e-4)),
+        _upd("ftml_update", "ftml_update", [w, g, st("d", "p"), st("v", "p"), st("z")],
+             {"lr": 0.1, "t": 3, "wd": 0.01, "clip_grad": 0.5}),
+        _upd("ftrl_update", "ftrl_update", [w, g, st("z"), st("n", "p")],
+             {"lr": 0.1, "lamda1": 0.2, "wd": 0.01}),
+        _upd("rmsprop_update", "rmsprop_update", [w, g, st("n", "p")],
+             dict(clip, lr=0.01, clip_weights=0.8)),
+        _upd("rmspropalex_update", "rmspropalex_update",
+             [w, g, st("n", "gt1"), st("g", "u"), st("delta")],
+             {"lr": 0.01, "wd": 0.1}),
+        _upd("signsgd_update", "signsgd_update", [w, g], {"lr": 0.1, "wd": 0.1}),
+        _upd("signum_update", "signum_update", [w, g, st("mom")],
+             dict(clip, lr=0.1, momentum=0.9, wd=0.01, wd_lh=0.1)),
+        _upd("lamb_update_phase1", "lamb_update_phase1", [w, g, st("mean"), st("var", "p")],
+             {"t": 2, "wd": 0.01}),
+        _upd("lamb_update_phase1_nobias", "lamb_update_phase1",
+             [w, g, st("mean"), st("var", "p")],
+             dict(clip, t=2, wd=0.01, bias_correction=False)),
+        _upd("lamb_update_phase2", "lamb_update_phase2",
+             [w, ("g", (3, 4), "n"), ("r1", (1,), "p"), ("r2", (1,), "p")],
+             {"lr": 0.1, "lower_bound": 1.0}),
+        _upd("mp_lamb_update_phase1", "mp_lamb_update_phase1",
+             [w16, g16, st("mean"), st("var", "p"), w32], {"t": 2, "wd": 0.01}),
+        _upd("mp_lamb_update_phase2", "mp_lamb_update_phase2",
+             [w16, ("g", (3, 4), "n"), ("r1", (1,), "p"), ("r2", (1,), "p"), w32],
+             {"lr": 0.1}),
+        _upd("multi_sgd_update", "multi_sgd_update",
+             [("w0", (3,), "n"), ("g0", (3,), "n"), ("w1", (2, 2), "n"), ("g1", (2, 2), "n")],
+             {"lrs": (0.1, 0.2), "wds": (0.0, 0.1), "num_weights": 2}, out=["w0", "w1"]),
+        _upd("multi_sgd_mom_update", "multi_sgd_mom_update",
+             [("w0", (3,), "n"), ("g0", (3,), "n"), ("m0", (3,), "n"),
+              ("w1", (2,), "n"), ("g1", (2,), "n"), ("m1", (2,), "n")],
+             dict(clip, lrs=(0.1, 0.2), wds=(0.0, 0.1), momentum=0.9, num_weights=2), out=["w0", "w1"]),
+        _upd("multi_mp_sgd_update", "multi_mp_sgd_update",
+             [("w0", (3,), "n@float16"), ("g0", (3,), "n@float16"), ("w32", (3,), "n")],
+             {"lrs": (0.1,), "wds": (0.01,), "num_weights": 1}, out=["w0"]),
+        _upd("multi_mp_sgd_mom_update", "multi_mp_sgd_mom_update",
+             [("w0", (3,), "n@float16"), ("g0", (3,), "n@float16"), ("m0", (3,), "n"),
+              ("w32", (3,), "n")],
+             {"lrs": (0.1,), "wds": (0.01,), "momentum": 0.5, "num_weights": 1}, out=["w0"]),
+        _upd("preloaded_multi_sgd_update", "preloaded_multi_sgd_update",
+             [("w0", (3,), "n"), ("g0", (3,), "n"), ("w1", (2,), "n"), ("g1", (2,), "n"),
+              ("lrs", [0.1, 0.2], "fixed"), ("wds", [0.01, 0.0], "fixed")],
+             {"num_weights": 2}, out=["w0", "w1"]),
+        _upd("preloaded_multi_sgd_mom_update", "preloaded_multi_sgd_mom_update",
+             [("w0", (3,), "n"), ("g0", (3,), "n"), ("m0", (3,), "n"),
+              ("lrs", [0.1], "fixed"), ("wds", [0.01], "fixed")],
+             {"momentum": 0.9, "num_weights": 1}, out=["w0"]),
+        _upd("preloaded_multi_mp_sgd_update", "preloaded_multi_mp_sgd_update",
+             [("w0", (3,), "n@float16"), ("g0", (3,), "n@float16"), ("w32", (3,), "n"),
+              ("lrs", [0.1], "fixed"), ("wds", [0.01], "fixed")], {"num_weights": 1}, out=["w0"]),
+        _upd("preloaded_multi_mp_sgd_mom_update", "preloaded_multi_mp_sgd_mom_update",
+             [("w0", (3,), "n@float16"), ("g0", (3,), "n@float16"), ("m0", (3,), "n"),
+              ("w32", (3,), "n"), ("lrs", [0.1], "fixed"), ("wds", [0.01], "fixed")],
+             {"momentum": 0.9, "num_weights": 1}, out=["w0"]),
+        _upd("multi_sum_sq", "multi_sum_sq", [("a", (3,), "n"), ("b", (2, 2), "n")],
+             {"num_arrays": 2}),
+        _upd("multi_lars", "multi_lars",
+             [("lrs", [0.1, 0.2, 0.3], "fixed"), ("weights_sum_sq", [4.0, 0.0, 1.0], "fixed"),
+              ("grads_sum_sq", [1.0, 2.0, 9.0], "fixed"), ("wds", [0.01, 0.0, 0.1], "fixed")],
+             {"eta": 0.5, "eps": 1e-3, "rescale_grad": 0.5}),
+        _upd("all_finite", "all_finite", [("data", [1.0, 2.0, float("inf")], "fixed")]),
+        _upd("all_finite_true", "all_finite", [("data", (3, 2), "n")]),
+        _upd("multi_all_finite", "multi_all_finite",
+             [("a", (3,), "n"), ("b", [1.0, float("nan")], "fixed")], {"num_arrays": 2}),
+        _upd("reset_arrays", "reset_arrays", [("a", (3,), "n"), ("b", (2, 2), "n")],
+             {"num_arrays": 2}),
+        _upd("adamw_update", "contrib.adamw_update",
+             [w, g, st("mean"), st("var", "p")], {"rescale_grad": 0.5, "lr": 0.01,
+                                                   "eta": 0.8, "wd": 0.1},
+             unchanged=["grad"]),
+        _upd("mp_adamw_update", "contrib.mp_adamw_update",
+             [w16, g16, st("mean"), st("var", "p"), w32],
+             {"rescale_grad": 1.0, "lr": 0.01, "eta": 1.0, "clip_gradient": 0.5}),
+    ]
+
+
 FAMILIES = {
     "math": math_cases,
     "reduce": reduce_cases,
@@ -649,6 +762,7 @@ FAMILIES = {
     "loss": loss_cases,
     "linalg": linalg_cases,
     "random": random_cases,
+    "optimizer": optimizer_cases,
 }
 
 
@@ -738,6 +852,10 @@ def build_symbol(mx, case):
 def call_nd(mx, case, values):
     _, path, inputs, params, opts = case
     arrays = [mx.nd.array(values[name], dtype=values[name].dtype) for name, _, _ in inputs]
+    params = dict(params)
+    if "out" in opts:
+        by_name = {name: a for (name, _, _), a in zip(inputs, arrays)}
+        params["out"] = [by_name[n] for n in opts["out"]]
     out = resolve(mx.nd, path)(*(arrays + list(opts.get("positional", []))), **params)
     return (out if isinstance(out, (list, tuple)) else [out]), arrays
 
