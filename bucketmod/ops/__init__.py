@@ -16,5 +16,6 @@ from . import (  # noqa: F401  (registers the operators)
     reduce,
     rnn_ops,
     shape,
+    vision,
 )
 from .registry import OpDef, all_ops, exists, get, register

@@ -753,6 +753,85 @@ def optimizer_cases():
     ]
 
 
+_ROIS = [[0.0, 1.0, 1.0, 5.0, 6.0], [1.0, 0.0, 2.5, 4.4, 7.0], [0.0, 3.2, 0.4, 7.0, 3.3]]
+_BOXES = [[0.0, 0.9, 0.1, 0.1, 0.4, 0.4], [0.0, 0.8, 0.15, 0.12, 0.42, 0.38],
+          [1.0, 0.7, 0.12, 0.1, 0.4, 0.41], [0.0, 0.3, 0.6, 0.6, 0.9, 0.8],
+          [1.0, 0.05, 0.5, 0.5, 0.6, 0.6], [0.0, 0.6, 0.62, 0.58, 0.88, 0.82]]
+
+
+def vision_cases():
+    return [
+        C("ROIPooling", "ROIPooling", [("data", (2, 3, 8, 8), "distinct"),
+                                       ("rois", _ROIS, "fixed")],
+          {"pooled_size": (2, 3), "spatial_scale": 1.0}, nograd=["rois"]),
+        C("ROIPooling_scaled", "ROIPooling", [("data", (2, 2, 6, 6), "distinct"),
+                                              ("rois", _ROIS, "fixed")],
+          {"pooled_size": (2, 2), "spatial_scale": 0.5}, nograd=["rois"]),
+        C("Correlation", "Correlation", [("data1", (1, 2, 6, 7), "n"),
+                                         ("data2", (1, 2, 6, 7), "n")],
+          {"kernel_size": 1, "max_displacement": 2, "stride2": 1, "pad_size": 2}),
+        C("Correlation_kernel3", "Correlation", [("data1", (2, 3, 9, 9), "n"),
+                                                 ("data2", (2, 3, 9, 9), "n")],
+          {"kernel_size": 3, "max_displacement": 2, "stride1": 2, "stride2": 2,
+           "pad_size": 1}),
+        C("Correlation_absdiff", "Correlation", [("data1", (1, 2, 5, 5), "n"),
+                                                 ("data2", (1, 2, 5, 5), "n")],
+          {"max_displacement": 1, "is_multiply": False}),
+        C("ROIAlign", "contrib.ROIAlign", [("data", (2, 3, 8, 8), "n"),
+                                           ("rois", _ROIS, "fixed")],
+          {"pooled_size": (2, 3), "spatial_scale": 1.0}, nograd=["rois"]),
+        C("ROIAlign_ratio_aligned", "contrib.ROIAlign", [("data", (2, 2, 8, 8), "n"),
+                                                         ("rois", _ROIS, "fixed")],
+          {"pooled_size": (2, 2), "spatial_scale": 0.5, "sample_ratio": 2, "aligned": True},
+          nograd=["rois"]),
+        C("ROIAlign_position_sensitive", "contrib.ROIAlign",
+          [("data", (2, 8, 6, 6), "n"), ("rois", _ROIS, "fixed")],
+          {"pooled_size": (2, 2), "spatial_scale": 1.0, "sample_ratio": 1,
+           "position_sensitive": True}, nograd=["rois"]),
+        C("box_iou", "contrib.box_iou",
+          [("lhs", [[0.1, 0.1, 0.4, 0.5], [0.2, 0.3, 0.6, 0.9]], "fixed"),
+           ("rhs", [[[0.0, 0.0, 0.3, 0.3]], [[0.25, 0.2, 0.5, 0.8]]], "fixed")], nograd=True),
+        C("box_iou_center", "contrib.box_iou",
+          [("lhs", [[0.3, 0.3, 0.2, 0.4]], "fixed"),
+           ("rhs", [[0.35, 0.3, 0.3, 0.2], [0.9, 0.9, 0.1, 0.1]], "fixed")],
+          {"format": "center"}, nograd=True),
+        C("box_nms", "contrib.box_nms", [("data", _BOXES, "fixed")],
+          {"overlap_thresh": 0.5}),
+        C("box_nms_ids", "contrib.box_nms", [("data", [_BOXES, _BOXES[::-1]], "fixed")],
+          {"overlap_thresh": 0.3, "id_index": 0, "valid_thresh": 0.1, "topk": 4}),
+        C("box_non_maximum_suppression", "contrib.box_non_maximum_suppression",
+          [("data", _BOXES, "fixed")],
+          {"overlap_thresh": 0.3, "id_index": 0, "force_suppress": True,
+           "out_format": "center"}),
+        C("box_encode", "contrib.box_encode",
+          [("samples", [[1.0, 0.0, 1.0]], "fixed"), ("matches", [[1.0, 0.0, 0.0]], "fixed"),
+           ("anchors", [[[0.1, 0.1, 0.4, 0.5], [0.2, 0.2, 0.6, 0.6], [0.5, 0.4, 0.9, 0.9]]],
+            "fixed"),
+           ("refs", [[[0.12, 0.1, 0.45, 0.4], [0.2, 0.25, 0.5, 0.65]]], "fixed"),
+           ("means", [0.0, 0.1, 0.0, -0.1], "fixed"), ("stds", [0.1, 0.1, 0.2, 0.2], "fixed")],
+          nograd=True),
+        C("box_decode", "contrib.box_decode",
+          [("data", (2, 3, 4), "n"),
+           ("anchors", [[[0.3, 0.3, 0.2, 0.4], [0.5, 0.5, 0.3, 0.3], [0.2, 0.7, 0.1, 0.2]]],
+            "fixed")], {"std0": 0.1, "std1": 0.1, "std2": 0.2, "std3": 0.2}, nograd=True),
+        C("box_decode_corner_clip", "contrib.box_decode",
+          [("data", (1, 2, 4), "n"),
+           ("anchors", [[[0.1, 0.1, 0.4, 0.5], [0.2, 0.2, 0.6, 0.6]]], "fixed")],
+          {"format": "corner", "clip": 0.5}, nograd=True),
+        C("bipartite_matching", "contrib.bipartite_matching",
+          [("data", [[0.5, 0.6], [0.1, 0.2], [0.3, 0.4]], "fixed")], {"threshold": 1e-12},
+          nograd=True),
+        C("bipartite_matching_ascend", "contrib.bipartite_matching",
+          [("data", [[[0.5, 0.6, 0.1], [0.1, 0.2, 0.9]], [[0.3, 0.4, 0.2], [0.7, 0.05, 0.5]]],
+            "fixed")], {"threshold": 0.45, "is_ascend": True, "topk": 1}, nograd=True),
+        C("MultiBoxPrior", "contrib.MultiBoxPrior", [("data", (1, 2, 3, 4), "n")],
+          {"sizes": (0.5, 0.25), "ratios": (1, 2, 0.5)}, nograd=True),
+        C("MultiBoxPrior_steps_clip", "contrib.MultiBoxPrior", [("data", (1, 2, 2, 2), "n")],
+          {"sizes": (0.8,), "steps": (0.4, 0.3), "offsets": (0.2, 0.7), "clip": True},
+          nograd=True),
+    ]
+
+
 FAMILIES = {
     "math": math_cases,
     "reduce": reduce_cases,
@@ -763,6 +842,7 @@ FAMILIES = {
     "linalg": linalg_cases,
     "random": random_cases,
     "optimizer": optimizer_cases,
+    "vision": vision_cases,
 }
 
 
