@@ -256,7 +256,9 @@ def _box_nms(p, x, aux, train):
             continue
         kept = rows[_nms_order(p, rows.detach())]
         cs = p["coord_start"]
-        coords = _to_format(kept[:, cs:cs + 4], p["in_format"], p["out_format"])
+        coords = kept[:, cs:cs + 4]
+        # MXNet copies the head gradient back unconverted: the conversion passes it through
+        coords = coords + (_to_format(coords, p["in_format"], p["out_format"]) - coords).detach()
         kept = torch.cat([kept[:, :cs], coords, kept[:, cs + 4:]], dim=1)
         outs.append(torch.cat([kept, rows.new_full((n - len(kept), k), -1.0)]))
     return [torch.stack(outs).reshape(data.shape)]
