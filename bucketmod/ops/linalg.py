@@ -376,3 +376,23 @@ for _name, (_inputs, _fn, _shape) in ATTENTION.items():
     register(OpDef(name=f"_contrib_interleaved_matmul_{_name}", params={"heads": Param("int")},
                    arguments=lambda p, names=tuple(_inputs): list(names),
                    infer_shape=_att_shape(_shape), forward=_fn))
+
+
+def _count_sketch(p, x, aux, train):
+    """out[n, h[i]] += s[i] * data[n, i] (MXNet runs it on GPUs only)."""
+    data, h, s = x
+    rows = data.reshape(-1, data.shape[-1])
+    idx = h.detach().reshape(-1).long().expand(rows.shape[0], -1)
+    out = torch.zeros(rows.shape[0], p["out_dim"], dtype=data.dtype, device=data.device)
+    out = out.scatter_add(1, idx, rows * s.reshape(1, -1).to(data.dtype))
+    return [out.reshape(tuple(data.shape[:-1]) + (p["out_dim"],))]
+
+
+register(OpDef(
+    name="_contrib_count_sketch",
+    params={"out_dim": Param("int"), "processing_batch_size": Param("int", 32)},
+    arguments=lambda p: ["data", "h", "s"],
+    infer_shape=lambda p, s: (s, [None if s[0] is None else tuple(s[0][:-1]) + (
+        p["out_dim"],)]),
+    forward=_count_sketch,
+))

@@ -182,3 +182,45 @@ register(OpDef(
         [s[0], merge("label", s[1], None if s[0] is None else (s[0][0],))], [(1,)]),
     forward=_softmax_ce_forward,
 ))
+
+
+def _hawkesll(p, x, aux, train):
+    """Log likelihood of univariate Hawkes processes (one per mark) over ragged sequences,
+    and the decayed memory state at max_time, as MXNet's hawkesll computes them."""
+    lda, alpha, beta, state, lags, marks, valid_length, max_time = x
+    batch, k = lda.shape
+    lls, states = [], []
+    for i in range(batch):
+        st = [state[i, m] for m in range(k)]
+        last = [lda.new_zeros(()) for _ in range(k)]
+        t = lda.new_zeros(())
+        ll = lda.new_zeros(())
+        for j in range(int(valid_length[i].item())):
+            m = int(marks[i, j].item())
+            t = t + lags[i, j]
+            d = t - last[m]
+            ed = torch.exp(-beta[m] * d)
+            intensity = lda[i, m] + alpha[m] * beta[m] * st[m] * ed
+            ll = ll + torch.log(intensity) - (lda[i, m] * d + alpha[m] * st[m] * (1 - ed))
+            st[m] = 1 + st[m] * ed
+            last[m] = t
+        for m in range(k):
+            d = max_time[i] - last[m]
+            ed = torch.exp(-beta[m] * d)
+            ll = ll - (lda[i, m] * d + alpha[m] * st[m] * (1 - ed))
+            st[m] = ed * st[m]
+        lls.append(ll)
+        states.append(torch.stack(st))
+    # MXNet's backward takes no gradient through out_state
+    return [torch.stack(lls), torch.stack(states).detach()]
+
+
+register(OpDef(
+    name="_contrib_hawkesll", params={},
+    arguments=lambda p: ["lda", "alpha", "beta", "state", "lags", "marks", "valid_length",
+                         "max_time"],
+    outputs=lambda p: ["output", "out_state"],
+    infer_shape=lambda p, s: (s, [None if s[0] is None else (s[0][0],), s[0]]),
+    infer_type=lambda p, t: (t, [t[0], t[0]]),
+    forward=_hawkesll,
+))

@@ -276,3 +276,45 @@ register(OpDef(
     params={"num_args": Param("int")}, arguments=variadic_args,
     infer_shape=_khatri_rao_infer, forward=_khatri_rao_forward,
 ))
+
+
+def _allclose(p, x, aux, train):
+    a, b = (t.detach() for t in x)
+    close = torch.isclose(a, b.to(a.dtype), rtol=p["rtol"], atol=p["atol"],
+                          equal_nan=p["equal_nan"])
+    return [close.all().to(torch.uint8).reshape(())]
+
+
+register(OpDef(
+    name="_contrib_allclose",
+    params={"rtol": Param("float", 1e-5), "atol": Param("float", 1e-8),
+            "equal_nan": Param("bool", True)},
+    arguments=lambda p: ["a", "b"], infer_shape=lambda p, s: (s, [()]),
+    infer_type=lambda p, t: (t, [np.uint8]), forward=_allclose,
+))
+
+
+def _fft(p, x, aux, train):
+    """(N, d) real -> (N, 2d): the DFT of each row, real and imaginary parts interleaved."""
+    spec = torch.fft.fft(x[0].reshape(x[0].shape[0], -1).to(torch.float64), dim=-1)
+    out = torch.stack([spec.real, spec.imag], dim=-1).reshape(x[0].shape[0], -1)
+    return [out.to(x[0].dtype)]
+
+
+def _ifft(p, x, aux, train):
+    """(N, 2d) interleaved complex -> (N, d): the real part of the unnormalised inverse DFT
+    (cuFFT's convention, which MXNet keeps)."""
+    data = x[0].reshape(x[0].shape[0], -1, 2).to(torch.float64)
+    spec = torch.complex(data[..., 0], data[..., 1])
+    out = torch.fft.ifft(spec, dim=-1).real * spec.shape[-1]
+    return [out.to(x[0].dtype)]
+
+
+# MXNet 1.9.1 runs these on GPUs only; here they run anywhere.
+for _name, _fn, _factor in (("_contrib_fft", _fft, 2), ("_contrib_ifft", _ifft, 0.5)):
+    register(OpDef(
+        name=_name, params={"compute_size": Param("int", 128)},
+        infer_shape=lambda p, s, f=_factor: (s, [None if s[0] is None else (
+            s[0][0], int(np.prod(s[0][1:]) * f))]),
+        forward=_fn,
+    ))

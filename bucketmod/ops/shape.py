@@ -637,3 +637,40 @@ _source("_eye", dict({"N": Param("int"), "M": Param("int", 0), "k": Param("int",
         lambda p: (p["N"], p["M"] or p["N"]),
         lambda p: torch.as_tensor(np.eye(p["N"], p["M"] or p["N"], p["k"])).to(
             torch_dtype(p["dtype"])))
+
+
+def _arange_like_shape(p, d):
+    return d if p["axis"] is None else (d[norm_axis(p["axis"], len(d))],)
+
+
+def _arange_like(p, x, aux, train):
+    data = x[0]
+    shape = _arange_like_shape(p, tuple(data.shape))
+    n = size(shape)
+    values = p["start"] + p["step"] * torch.div(
+        torch.arange(n, dtype=torch.float64, device=data.device), p["repeat"],
+        rounding_mode="floor")
+    return [values.reshape(shape).to(data.dtype)]
+
+
+register(OpDef(
+    name="_contrib_arange_like",
+    params={"start": Param("float", 0.0), "step": Param("float", 1.0),
+            "repeat": Param("int", 1), "ctx": Param("str", ""),
+            "axis": Param("int_or_none", None)},
+    infer_shape=lambda p, s: (s, [None if s[0] is None else _arange_like_shape(p, s[0])]),
+    forward=_arange_like,
+))
+
+
+def _cast_storage(p, x, aux, train):
+    if p["stype"] != "default":
+        from ..base import MXNetError
+        raise MXNetError(f"cast_storage: stype {p['stype']!r} is a sparse storage type; "
+                         f"bucketmod arrays are dense only (stype 'default')")
+    return [x[0]]
+
+
+register(OpDef(name="cast_storage",
+               params={"stype": Param("str", choices=("csr", "default", "row_sparse"))},
+               infer_shape=same_shape, forward=_cast_storage))
