@@ -494,7 +494,7 @@ def loss_cases():
            ("lags", [[0.5, 1.0, 0.2], [0.3, 0.4, 0.6]], "fixed"),
            ("marks", [[0, 1, 0], [1, 1, 0]], "fixed@int32"),
            ("valid_length", [3.0, 2.0], "fixed"), ("max_time", [3.0, 2.5], "fixed")],
-          nograd=["marks", "valid_length", "max_time", "lags"]),
+          nograd=["marks", "valid_length", "max_time", "lags", "state"]),
         C("softmax_cross_entropy", "softmax_cross_entropy",
           [("data", (4, 5), "n"), ("label", (4,), "i5")], nograd=["label"]),
     ]
