@@ -716,7 +716,7 @@ class KLSparseRegFunction(torch.autograd.Function):
 
 
 register(OpDef(
-    name="IdentityAttachKLSparseReg",
+    name="IdentityAttachKLSparseReg", inputs=("data",),
     params={"sparseness_target": Param("float", 0.1), "penalty": Param("float", 1e-3),
             "momentum": Param("float", 0.9)},
     aux=lambda p: ["moving_avg"],
