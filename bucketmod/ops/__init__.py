@@ -6,6 +6,7 @@ quantization and image; cell_ops/rnn_ops hold the recurrent operators.
 """
 from . import (  # noqa: F401  (registers the operators)
     cell_ops,
+    image,
     index,
     linalg,
     loss,

@@ -21,6 +21,7 @@ A case is `C(id, function, inputs, params, **options)`:
             unchecked=[j]: outputs MXNet leaves uninitialised (rrelu's mask in prediction)
             out=[names]: (mode nd) the inputs passed as `out=` (MXNet's multi-tensor updates
                  need it)
+            values=False: (mode random) only output shapes and dtypes are compared
             unchanged=[names]: inputs MXNet writes into and bucketmod by design does not (the
                  gradient adamw_update rescales in place); checked to be left as they were
 """
@@ -848,6 +849,44 @@ def vision_cases():
     ]
 
 
+def image_cases():
+    img = ("data", (4, 6, 3), "img")
+    imgs = ("data", (2, 4, 6, 3), "img")
+    return [
+        C("to_tensor", "image.to_tensor", [img], nograd=True),
+        C("to_tensor_batch_uint8", "image.to_tensor", [("data", (2, 4, 5, 3), "img@uint8")],
+          mode="nd"),
+        C("normalize", "image.normalize", [("data", (3, 4, 5), "n")],
+          {"mean": (0.1, 0.2, 0.3), "std": (0.5, 1.0, 2.0)}),
+        C("normalize_batch", "image.normalize", [("data", (2, 3, 2, 2), "n")],
+          {"mean": (0.5,), "std": (2.0,)}),
+        C("crop", "image.crop", [imgs], {"x": 1, "y": 2, "width": 3, "height": 2}),
+        C("flip_left_right", "image.flip_left_right", [img], nograd=True),
+        C("flip_top_bottom", "image.flip_top_bottom", [img], nograd=True),
+        C("resize", "image.resize", [("data", (4, 6, 3), "n")], {"size": (3, 5)}, mode="nd"),
+        C("resize_keep_ratio", "image.resize", [("data", (2, 4, 6, 3), "n")],
+          {"size": 3, "keep_ratio": True}, mode="nd"),
+        C("resize_nearest", "image.resize", [("data", (4, 6, 3), "n")],
+          {"size": (8, 8), "interp": 0}, mode="nd"),
+        C("adjust_lighting", "image.adjust_lighting", [img], {"alpha": (0.01, -0.02, 0.03)},
+          mode="nd"),
+        C("random_brightness", "image.random_brightness", [img],
+          {"min_factor": 0.7, "max_factor": 0.7}, mode="nd"),
+        C("random_contrast", "image.random_contrast", [img],
+          {"min_factor": 0.6, "max_factor": 0.6}, mode="nd"),
+        C("random_saturation", "image.random_saturation", [("data", (4, 5, 1), "img")],
+          {"min_factor": 0.5, "max_factor": 0.5}, mode="nd"),
+        C("random_hue", "image.random_hue", [img], {"min_factor": 0.1, "max_factor": 0.1},
+          mode="nd"),
+        C("random_lighting", "image.random_lighting", [img], {"alpha_std": 0.0}, mode="nd"),
+        _rnd("random_color_jitter", "image.random_color_jitter",
+             {"brightness": 0.3, "contrast": 0.2, "saturation": 0.1, "hue": 0.1}, [img],
+             values=False),
+        _rnd("random_flip_left_right", "image.random_flip_left_right", {}, [img]),
+        _rnd("random_flip_top_bottom", "image.random_flip_top_bottom", {}, [img]),
+    ]
+
+
 FAMILIES = {
     "math": math_cases,
     "reduce": reduce_cases,
@@ -859,6 +898,7 @@ FAMILIES = {
     "random": random_cases,
     "optimizer": optimizer_cases,
     "vision": vision_cases,
+    "image": image_cases,
 }
 
 
@@ -879,6 +919,8 @@ def make_value(kind, shape, rng):
         v = rng.randint(0, 2, shape)
     elif kind == "u":
         v = rng.uniform(0.1, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
+    elif kind == "img":
+        v = rng.randint(0, 256, shape)
     elif kind == "frac":
         v = rng.uniform(0.2, 0.8, shape)
     elif kind == "unit":

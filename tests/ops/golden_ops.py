@@ -69,7 +69,8 @@ def check_case(case):
             close(f"{cid} input {name} after the call", a.asnumpy(), want)
     else:
         outs, _ = oc.call_nd(mx, case, values)
-        _check_moments(cid, case[4].get("rows", 1), outs, entry["moments"])
+        _check_moments(cid, case[4].get("rows", 1), outs, entry["moments"],
+                       case[4].get("values", True))
 
 
 def _check_symbolic(case, entry, values):
@@ -103,12 +104,14 @@ def _check_symbolic(case, entry, values):
                 close(f"{cid} mx.nd output {j}", out.asnumpy(), ARRAYS[f"{cid}/out/{j}"])
 
 
-def _check_moments(cid, rows, outs, want):
+def _check_moments(cid, rows, outs, want, values=True):
     assert len(outs) == len(want), f"{cid}: {len(outs)} outputs, MXNet {len(want)}"
     for j, (o, w) in enumerate(zip(outs, want)):
         a = o.asnumpy()
         assert list(a.shape) == w["shape"], f"{cid} output {j}: shape"
         assert a.dtype.name == w["dtype"], f"{cid} output {j}: dtype {a.dtype}"
+        if not values:
+            continue
         flat = a.astype(np.float64).reshape(rows, -1)
         n = flat.shape[1]
         for r in range(rows):
