@@ -151,7 +151,8 @@ def _seq_last_forward(p, x, aux, train):
 register(OpDef(name="SequenceMask", params={"use_sequence_length": Param("bool", False),
                                             "value": Param("float", 0.0),
                                             "axis": Param("int", 0)},
-               arguments=_seq_arguments, inputs=("data", "sequence_length"), infer_shape=_seq_infer_same,
+               arguments=_seq_arguments, inputs=("data", "sequence_length"),
+               infer_shape=_seq_infer_same,
                forward=_seq_mask_forward))
 register(OpDef(name="SequenceReverse", params=dict(_SEQ_PARAMS), arguments=_seq_arguments,
                inputs=("data", "sequence_length"),
