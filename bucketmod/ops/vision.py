@@ -403,3 +403,168 @@ register(OpDef(
             "offsets": Param("floats", (0.5, 0.5))},
     infer_shape=_multibox_prior_infer, forward=_multibox_prior,
 ))
+
+
+def _match_anchors(p, overlaps, labels, cls_pred):
+    """MXNet's MultiBoxTarget matching for one image: flags (1 positive, 0 negative, -1
+    ignored) and matched ground truth per anchor."""
+    num_anchors, num_gt = overlaps.shape
+    flags = [-1] * num_anchors
+    match_iou = [-1.0] * num_anchors
+    match_gt = [-1] * num_anchors
+    gt_done = [False] * num_gt
+    positives = 0
+    ov = overlaps.tolist()
+    while not all(gt_done):
+        best, best_a, best_g = 1e-6, -1, -1
+        for a in range(num_anchors):
+            if flags[a] == 1:
+                continue
+            for g in range(num_gt):
+                if not gt_done[g] and ov[a][g] > best:
+                    best, best_a, best_g = ov[a][g], a, g
+        if best_a == -1:
+            break
+        match_iou[best_a], match_gt[best_a] = best, best_g
+        positives += 1
+        gt_done[best_g] = True
+        flags[best_a] = 1
+
+    def best_gt(a):
+        g = max(range(num_gt), key=lambda k: (ov[a][k], -k))
+        return g, ov[a][g]
+
+    if p["overlap_threshold"] > 0:
+        for a in range(num_anchors):
+            if flags[a] == 1:
+                continue
+            g, iou = best_gt(a)
+            match_iou[a], match_gt[a] = iou, g
+            if iou > p["overlap_threshold"]:
+                positives += 1
+                gt_done[g] = True
+                flags[a] = 1
+    if p["negative_mining_ratio"] > 0:
+        num_neg = min(int(positives * p["negative_mining_ratio"]), num_anchors - positives)
+        if num_neg > 0:
+            candidates = []
+            for a in range(num_anchors):
+                if flags[a] == 1:
+                    continue
+                if match_iou[a] < 0:
+                    match_gt[a], match_iou[a] = best_gt(a)
+                if match_iou[a] < p["negative_mining_thresh"] and flags[a] == -1:
+                    prob = torch.softmax(cls_pred[:, a].to(torch.float64), 0)[0].item()
+                    candidates.append((prob, a))
+            candidates.sort(key=lambda t: t[0])  # hardest first: least background
+            for _, a in candidates[:num_neg]:
+                flags[a] = 0
+    else:
+        flags = [f if f == 1 else 0 for f in flags]
+    return flags, match_gt
+
+
+def _multibox_target(p, x, aux, train):
+    anchors, labels, cls_preds = (t.detach() for t in x)
+    anchor = anchors.reshape(-1, 4).to(torch.float64)
+    batch, num_anchors = labels.shape[0], anchor.shape[0]
+    vx, vy, vw, vh = p["variances"]
+    loc_target = torch.zeros(batch, num_anchors, 4, dtype=torch.float64)
+    loc_mask = torch.zeros(batch, num_anchors, 4, dtype=torch.float64)
+    cls_target = torch.full((batch, num_anchors), p["ignore_label"], dtype=torch.float64)
+    for b in range(batch):
+        lab = labels[b].to(torch.float64)
+        valid = 0
+        while valid < lab.shape[0] and lab[valid, 0] != -1:
+            valid += 1
+        if valid == 0:
+            continue
+        gt = lab[:valid]
+        overlaps = _iou(anchor, gt[:, 1:5], "corner")
+        flags, match = _match_anchors(p, overlaps, gt, cls_preds[b])
+        for a, flag in enumerate(flags):
+            if flag == 1:
+                g = gt[match[a]]
+                al, at, ar, ab = anchor[a].tolist()
+                gl, gt_, gr, gb = g[1:5].tolist()
+                aw, ah, gw, gh = ar - al, ab - at, gr - gl, gb - gt_
+                loc_target[b, a] = torch.tensor([
+                    ((gl + gr) / 2 - (al + ar) / 2) / aw / vx,
+                    ((gt_ + gb) / 2 - (at + ab) / 2) / ah / vy,
+                    math.log(gw / aw) / vw, math.log(gh / ah) / vh])
+                loc_mask[b, a] = 1.0
+                cls_target[b, a] = g[0] + 1
+            elif flag == 0:
+                cls_target[b, a] = 0.0
+    dtype, device = anchors.dtype, anchors.device
+    return [loc_target.reshape(batch, -1).to(dtype).to(device),
+            loc_mask.reshape(batch, -1).to(dtype).to(device), cls_target.to(dtype).to(device)]
+
+
+register(OpDef(
+    name="_contrib_MultiBoxTarget",
+    params={"overlap_threshold": Param("float", 0.5), "ignore_label": Param("float", -1.0),
+            "negative_mining_ratio": Param("float", -1.0),
+            "negative_mining_thresh": Param("float", 0.5),
+            "minimum_negative_samples": Param("int", 0),
+            "variances": Param("floats", (0.1, 0.1, 0.2, 0.2))},
+    arguments=lambda p: ["anchor", "label", "cls_pred"],
+    outputs=lambda p: ["loc_target", "loc_mask", "cls_target"],
+    infer_shape=lambda p, s: (s, [None] * 3 if None in s[:2] else [
+        (s[1][0], s[0][1] * 4), (s[1][0], s[0][1] * 4), (s[1][0], s[0][1])]),
+    forward=_multibox_target,
+))
+
+
+def _multibox_detection(p, x, aux, train):
+    cls_prob, loc_pred, anchors = (t.detach().to(torch.float64) for t in x)
+    batch, num_classes, num_anchors = cls_prob.shape
+    anchor = anchors.reshape(-1, 4)
+    vx, vy, vw, vh = p["variances"]
+    out = torch.full((batch, num_anchors, 6), -1.0, dtype=torch.float64)
+    al, at, ar, ab = anchor.unbind(-1)
+    aw, ah, ax, ay = ar - al, ab - at, (al + ar) / 2, (at + ab) / 2
+    for b in range(batch):
+        score, cls = cls_prob[b, 1:].max(0)
+        ident = torch.where(score < p["threshold"], torch.zeros_like(cls), cls + 1) - 1
+        loc = loc_pred[b].reshape(-1, 4)
+        ox, oy = loc[:, 0] * vx * aw + ax, loc[:, 1] * vy * ah + ay
+        ow, oh = torch.exp(loc[:, 2] * vw) * aw / 2, torch.exp(loc[:, 3] * vh) * ah / 2
+        boxes = torch.stack([ox - ow, oy - oh, ox + ow, oy + oh], dim=-1)
+        if p["clip"]:
+            boxes = boxes.clamp(0.0, 1.0)
+        rows = torch.cat([ident[:, None].to(torch.float64), score[:, None], boxes], dim=1)
+        rows = rows[ident >= 0]
+        valid = rows.shape[0]
+        if valid == 0:
+            continue
+        out[b, :valid] = rows
+        if not 0 < p["nms_threshold"] <= 1:
+            continue
+        order = torch.sort(rows[:, 1], descending=True, stable=True)[1]
+        keep = valid if p["nms_topk"] <= 0 else min(p["nms_topk"], valid)
+        ranked = rows[order[:keep]].clone()
+        out[b, keep:valid, 0] = -1
+        ious = _iou(ranked[:, 2:], ranked[:, 2:], "corner")
+        for i in range(keep):
+            if ranked[i, 0] < 0:
+                continue
+            for j in range(i + 1, keep):
+                if ranked[j, 0] >= 0 and (p["force_suppress"] or ranked[i, 0] == ranked[j, 0]) \
+                        and ious[i, j] >= p["nms_threshold"]:
+                    ranked[j, 0] = -1
+        out[b, :keep] = ranked
+    return [out.to(x[0].dtype).to(x[0].device)]
+
+
+register(OpDef(
+    name="_contrib_MultiBoxDetection",
+    params={"clip": Param("bool", True), "threshold": Param("float", 0.01),
+            "background_id": Param("int", 0), "nms_threshold": Param("float", 0.5),
+            "force_suppress": Param("bool", False),
+            "variances": Param("floats", (0.1, 0.1, 0.2, 0.2)),
+            "nms_topk": Param("int", -1)},
+    arguments=lambda p: ["cls_prob", "loc_pred", "anchor"],
+    infer_shape=lambda p, s: (s, [None if s[0] is None else (s[0][0], s[0][2], 6)]),
+    forward=_multibox_detection,
+))
