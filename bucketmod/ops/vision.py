@@ -568,3 +568,411 @@ register(OpDef(
     infer_shape=lambda p, s: (s, [None if s[0] is None else (s[0][0], s[0][2], 6)]),
     forward=_multibox_detection,
 ))
+
+
+def _rpn_anchors(p):
+    """Base anchors (x1, y1, x2, y2) of one feature-map cell, in MXNet's ratio-major order."""
+    stride = p["feature_stride"]
+    w = h = float(stride)
+    cx = cy = 0.5 * (stride - 1.0)
+    out = []
+    for ratio in p["ratios"]:
+        for scale in p["scales"]:
+            size_ratio = math.floor(w * h / ratio)
+            new_w = math.floor(math.sqrt(size_ratio) + 0.5) * scale
+            new_h = math.floor(new_w / scale * ratio + 0.5) * scale
+            out.append((cx - 0.5 * (new_w - 1), cy - 0.5 * (new_h - 1),
+                        cx + 0.5 * (new_w - 1), cy + 0.5 * (new_h - 1)))
+    return torch.tensor(out, dtype=torch.float32)
+
+
+def _rpn_nms(dets, thresh, top_n):
+    area = (dets[:, 2] - dets[:, 0] + 1) * (dets[:, 3] - dets[:, 1] + 1)
+    suppressed = torch.zeros(len(dets), dtype=torch.bool)
+    keep = []
+    for i in range(len(dets)):
+        if len(keep) >= top_n:
+            break
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        w = (torch.minimum(dets[i, 2], dets[:, 2]) - torch.maximum(dets[i, 0], dets[:, 0])
+             + 1).clamp(min=0)
+        h = (torch.minimum(dets[i, 3], dets[:, 3]) - torch.maximum(dets[i, 1], dets[:, 1])
+             + 1).clamp(min=0)
+        inter = w * h
+        over = inter / (area[i] + area - inter) > thresh
+        over[:i + 1] = False
+        suppressed |= over
+    return keep
+
+
+def _proposal_one(p, scores, deltas, info):
+    """One image's (rois (post, 4), scores (post,)) from RPN scores (A, H, W) and deltas."""
+    num_anchors, height, width = scores.shape
+    stride = p["feature_stride"]
+    base = _rpn_anchors(p)
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    shift = torch.stack([xs, ys, xs, ys], dim=-1).to(torch.float32) * stride
+    anchors = (shift[:, :, None, :] + base[None, None]).reshape(-1, 4)
+    score = scores.permute(1, 2, 0).reshape(-1).clone()
+    d = deltas.reshape(num_anchors, 4, height, width).permute(2, 3, 0, 1).reshape(-1, 4)
+    im_h, im_w, im_scale = (float(v) for v in info[:3])
+    if p["iou_loss"]:
+        boxes = anchors + d
+    else:
+        aw = anchors[:, 2] - anchors[:, 0] + 1
+        ah = anchors[:, 3] - anchors[:, 1] + 1
+        cx, cy = anchors[:, 0] + 0.5 * (aw - 1), anchors[:, 1] + 0.5 * (ah - 1)
+        px, py = d[:, 0] * aw + cx, d[:, 1] * ah + cy
+        pw, ph = torch.exp(d[:, 2]) * aw, torch.exp(d[:, 3]) * ah
+        boxes = torch.stack([px - 0.5 * (pw - 1), py - 0.5 * (ph - 1), px + 0.5 * (pw - 1),
+                             py + 0.5 * (ph - 1)], dim=1)
+    boxes = torch.stack([boxes[:, 0].clamp(0, im_w - 1), boxes[:, 1].clamp(0, im_h - 1),
+                         boxes[:, 2].clamp(0, im_w - 1), boxes[:, 3].clamp(0, im_h - 1)], dim=1)
+    real_h, real_w = int(im_h / stride), int(im_w / stride)
+    outside = ((ys >= real_h) | (xs >= real_w))[:, :, None].expand(
+        height, width, num_anchors).reshape(-1)
+    score[outside] = -1.0
+    min_size = p["rpn_min_size"] * im_scale
+    bw, bh = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    small = (bw < min_size) | (bh < min_size)
+    boxes = boxes + small[:, None].to(boxes.dtype) * torch.tensor(
+        [-min_size / 2, -min_size / 2, min_size / 2, min_size / 2])
+    score[small] = -1.0
+    count = len(score)
+    pre = min(p["rpn_pre_nms_top_n"] if p["rpn_pre_nms_top_n"] > 0 else count, count)
+    post = min(p["rpn_post_nms_top_n"] if p["rpn_post_nms_top_n"] > 0 else count, count)
+    order = torch.sort(score, descending=True, stable=True)[1][:pre]
+    dets = torch.cat([boxes[order], score[order, None]], dim=1)
+    keep = _rpn_nms(dets, p["threshold"], post)
+    picks = [keep[i] if i < len(keep) else keep[i % len(keep)]
+             for i in range(p["rpn_post_nms_top_n"])]
+    return dets[picks, :4], dets[picks, 4]
+
+
+def _proposal(multi):
+    def forward(p, x, aux, train):
+        cls_prob, bbox_pred, im_info = (t.detach().to(torch.float32).cpu() for t in x)
+        batch = cls_prob.shape[0]
+        rois, scores = [], []
+        for b in range(batch if multi else 1):
+            fg = cls_prob[b, cls_prob.shape[1] // 2:]
+            boxes, score = _proposal_one(p, fg, bbox_pred[b], im_info[b])
+            rois.append(torch.cat([torch.full((len(boxes), 1), float(b)), boxes], dim=1))
+            scores.append(score[:, None])
+        device, dtype = x[0].device, x[0].dtype
+        outs = [torch.cat(rois).to(device, dtype)]
+        return outs + ([torch.cat(scores).to(device, dtype)] if p["output_score"] else [])
+    return forward
+
+
+def _proposal_infer(multi):
+    def infer(p, s):
+        rows = p["rpn_post_nms_top_n"] * ((s[0][0] if s[0] is not None else 1) if multi else 1)
+        outs = [(rows, 5), (rows, 1)]
+        return s, outs[:2 if p["output_score"] else 1]
+    return infer
+
+
+_RPN = {"rpn_pre_nms_top_n": Param("int", 6000), "rpn_post_nms_top_n": Param("int", 300),
+        "threshold": Param("float", 0.7), "rpn_min_size": Param("int", 16),
+        "scales": Param("floats", (4.0, 8.0, 16.0, 32.0)),
+        "ratios": Param("floats", (0.5, 1.0, 2.0)), "feature_stride": Param("int", 16),
+        "output_score": Param("bool", False), "iou_loss": Param("bool", False)}
+for _name, _multi in (("_contrib_Proposal", False), ("_contrib_MultiProposal", True)):
+    register(OpDef(
+        name=_name, params=_RPN, arguments=lambda p: ["cls_prob", "bbox_pred", "im_info"],
+        outputs=lambda p: ["output", "score"] if p["output_score"] else ["output"],
+        num_all_outputs=lambda p: 2, infer_shape=_proposal_infer(_multi),
+        forward=_proposal(_multi),
+    ))
+
+
+def _ps_group(p):
+    return p["group_size"] if p["group_size"] > 0 else p["pooled_size"]
+
+
+def _psroi_pooling(p, x, aux, train):
+    data, rois = x
+    size, group, dim = p["pooled_size"], _ps_group(p), p["output_dim"]
+    scale = p["spatial_scale"]
+    height, width = data.shape[2], data.shape[3]
+    outs = []
+    for roi in rois.detach().tolist():
+        b = int(roi[0])
+        x1, y1 = _round_half_away(roi[1]) * scale, _round_half_away(roi[2]) * scale
+        x2, y2 = (_round_half_away(roi[3]) + 1.0) * scale, (_round_half_away(roi[4]) + 1.0) * scale
+        rw, rh = max(x2 - x1, 0.1), max(y2 - y1, 0.1)
+        bh, bw = rh / size, rw / size
+        cells = []
+        for c in range(dim):
+            for i in range(size):
+                hs = min(max(math.floor(i * bh + y1), 0), height)
+                he = min(max(math.ceil((i + 1) * bh + y1), 0), height)
+                gh = min(max(math.floor(i * group / size), 0), group - 1)
+                for j in range(size):
+                    ws = min(max(math.floor(j * bw + x1), 0), width)
+                    we = min(max(math.ceil((j + 1) * bw + x1), 0), width)
+                    gw = min(max(math.floor(j * group / size), 0), group - 1)
+                    if he <= hs or we <= ws:
+                        cells.append(data.new_zeros(()))
+                    else:
+                        ch = (c * group + gh) * group + gw
+                        cells.append(data[b, ch, hs:he, ws:we].mean())
+        outs.append(torch.stack(cells).reshape(dim, size, size))
+    return [torch.stack(outs)]
+
+
+register(OpDef(
+    name="_contrib_PSROIPooling",
+    params={"spatial_scale": Param("float"), "output_dim": Param("int"),
+            "pooled_size": Param("int"), "group_size": Param("int", 0)},
+    arguments=lambda p: ["data", "rois"],
+    infer_shape=lambda p, s: (s, [None if s[1] is None else (
+        s[1][0], p["output_dim"], p["pooled_size"], p["pooled_size"])]),
+    forward=_psroi_pooling,
+))
+
+
+def _bilinear_floor_ceil(img, ys, xs):
+    """DeformablePSROIPooling's sampling: floor/ceil neighbours of in-range points."""
+    _, width = img.shape[-2:]
+    y1, x1 = ys.floor().long(), xs.floor().long()
+    y2, x2 = ys.ceil().long(), xs.ceil().long()
+    dy, dx = ys - y1, xs - x1
+    flat = img.reshape(-1)
+
+    def at(yi, xi):
+        return flat[(yi * width + xi).reshape(-1)].reshape(ys.shape)
+    return ((1 - dx) * (1 - dy) * at(y1, x1) + (1 - dx) * dy * at(y2, x1)
+            + dx * (1 - dy) * at(y1, x2) + dx * dy * at(y2, x2))
+
+
+def _deformable_psroi_pooling(p, x, aux, train):
+    data, rois = x[0], x[1]
+    trans = x[2] if len(x) > 2 else None
+    size, group, dim = p["pooled_size"], p["group_size"], p["output_dim"]
+    part = p["part_size"] if p["part_size"] > 0 else size
+    spp, scale = p["sample_per_part"], p["spatial_scale"]
+    no_trans = p["no_trans"] or trans is None
+    num_classes = 1 if no_trans else trans.shape[1] // 2
+    per_class = dim if no_trans else dim // num_classes
+    height, width = data.shape[2], data.shape[3]
+    outs = []
+    for n, roi in enumerate(rois.detach().tolist()):
+        b = int(roi[0])
+        x1 = _round_half_away(roi[1]) * scale - 0.5
+        y1 = _round_half_away(roi[2]) * scale - 0.5
+        x2 = (_round_half_away(roi[3]) + 1.0) * scale - 0.5
+        y2 = (_round_half_away(roi[4]) + 1.0) * scale - 0.5
+        rw, rh = max(x2 - x1, 0.1), max(y2 - y1, 0.1)
+        bh, bw = rh / size, rw / size
+        cells = []
+        for c in range(dim):
+            cls = c // per_class
+            for i in range(size):
+                for j in range(size):
+                    ph_, pw_ = math.floor(i / size * part), math.floor(j / size * part)
+                    if no_trans:
+                        tx = ty = data.new_zeros(())
+                    else:
+                        tx = trans[n, cls * 2, ph_, pw_] * p["trans_std"]
+                        ty = trans[n, cls * 2 + 1, ph_, pw_] * p["trans_std"]
+                    ws = j * bw + x1 + tx * rw
+                    hs = i * bh + y1 + ty * rh
+                    gw = min(max(math.floor(j * group / size), 0), group - 1)
+                    gh = min(max(math.floor(i * group / size), 0), group - 1)
+                    img = data[b, (c * group + gh) * group + gw]
+                    steps = torch.arange(spp, dtype=data.dtype, device=data.device)
+                    ww = (ws + steps * (bw / spp))[None, :].expand(spp, spp)
+                    hh = (hs + steps * (bh / spp))[:, None].expand(spp, spp)
+                    valid = (ww >= -0.5) & (ww <= width - 0.5) & (hh >= -0.5) & (
+                        hh <= height - 0.5)
+                    if not bool(valid.any()):
+                        cells.append(data.new_zeros(()))
+                        continue
+                    vals = _bilinear_floor_ceil(img, hh.clamp(0, height - 1),
+                                                ww.clamp(0, width - 1))
+                    cells.append(vals[valid].sum() / valid.sum())
+        outs.append(torch.stack(cells).reshape(dim, size, size))
+    return [torch.stack(outs)]
+
+
+register(OpDef(
+    name="_contrib_DeformablePSROIPooling",
+    params={"spatial_scale": Param("float"), "output_dim": Param("int"),
+            "group_size": Param("int"), "pooled_size": Param("int"),
+            "part_size": Param("int", 0), "sample_per_part": Param("int", 1),
+            "trans_std": Param("float", 0.0), "no_trans": Param("bool", False)},
+    inputs=("data", "rois", "trans"),
+    arguments=lambda p: ["data", "rois"] if p["no_trans"] else ["data", "rois", "trans"],
+    num_all_outputs=lambda p: 2,
+    infer_shape=lambda p, s: (s, [None if s[1] is None else (
+        s[1][0], p["output_dim"], p["pooled_size"], p["pooled_size"])]),
+    forward=_deformable_psroi_pooling,
+))
+
+
+def _sample_v1(img, ys, xs):
+    """DeformableConvolution's sampling: points outside [0, H) x [0, W) read 0; inside, the
+    upper neighbours clamp to the last row/column."""
+    _, height, width = img.shape
+    valid = (ys >= 0) & (xs >= 0) & (ys < height) & (xs < width)
+    y = ys.clamp(0, height - 1)
+    x = xs.clamp(0, width - 1)
+    y_low, x_low = y.floor().long(), x.floor().long()
+    y = torch.where(y_low >= height - 1, y_low.to(y.dtype), y)
+    x = torch.where(x_low >= width - 1, x_low.to(x.dtype), x)
+    y_high, x_high = (y_low + 1).clamp(max=height - 1), (x_low + 1).clamp(max=width - 1)
+    return _weighted(img, y, x, y_low, x_low, y_high, x_high, None) * valid
+
+
+def _sample_v2(img, ys, xs):
+    """ModulatedDeformableConvolution's sampling: points in (-1, H) x (-1, W) interpolate
+    with out-of-range neighbours reading 0."""
+    _, height, width = img.shape
+    valid = (ys > -1) & (xs > -1) & (ys < height) & (xs < width)
+    y_low, x_low = ys.floor().long(), xs.floor().long()
+    y_high, x_high = y_low + 1, x_low + 1
+    inside = (y_low >= 0, x_low >= 0, y_high <= height - 1, x_high <= width - 1)
+    return _weighted(img, ys, xs, y_low.clamp(0, height - 1), x_low.clamp(0, width - 1),
+                     y_high.clamp(0, height - 1), x_high.clamp(0, width - 1), inside) * valid
+
+
+def _weighted(img, y, x, y_low, x_low, y_high, x_high, inside):
+    channels, _, width = img.shape
+    ly, lx = y - y_low.to(y.dtype), x - x_low.to(x.dtype)
+    if inside is not None:
+        ly = y - y.floor()
+        lx = x - x.floor()
+    hy, hx = 1 - ly, 1 - lx
+    flat = img.reshape(channels, -1)
+
+    def at(yi, xi, keep):
+        v = flat[:, (yi * width + xi).reshape(-1)].reshape((channels,) + tuple(y.shape))
+        return v if keep is None else v * keep
+    ok = inside or (None, None, None, None)
+    both = [None if ok[0] is None else ok[a] & ok[b] for a, b in ((0, 1), (0, 3), (2, 1), (2, 3))]
+    return (hy * hx * at(y_low, x_low, both[0]) + hy * lx * at(y_low, x_high, both[1])
+            + ly * hx * at(y_high, x_low, both[2]) + ly * lx * at(y_high, x_high, both[3]))
+
+
+def _deformable_conv(modulated):
+    def forward(p, x, aux, train):
+        data, offset = x[0], x[1]
+        mask = x[2] if modulated else None
+        weight = x[3] if modulated else x[2]
+        bias = None if p["no_bias"] else x[-1]
+        kh, kw = p["kernel"]
+        sh, sw = tuple(p["stride"]) or (1, 1)
+        dh, dw = tuple(p["dilate"]) or (1, 1)
+        ph, pw = tuple(p["pad"]) or (0, 0)
+        n, channels, height, width = data.shape
+        out_h = (height + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+        out_w = (width + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+        groups = p["num_deformable_group"]
+        per = channels // groups
+        base_y = (torch.arange(out_h, dtype=data.dtype, device=data.device) * sh - ph)
+        base_x = (torch.arange(out_w, dtype=data.dtype, device=data.device) * sw - pw)
+        sample = _sample_v2 if modulated else _sample_v1
+        cols = []
+        for b in range(n):
+            per_group = []
+            for g in range(groups):
+                off = offset[b, g * 2 * kh * kw:(g + 1) * 2 * kh * kw].reshape(
+                    kh * kw, 2, out_h, out_w)
+                ky = torch.arange(kh, device=data.device).repeat_interleave(kw) * dh
+                kx = torch.arange(kw, device=data.device).repeat(kh) * dw
+                ys = base_y[None, :, None] + ky[:, None, None].to(data.dtype) + off[:, 0]
+                xs = base_x[None, None, :] + kx[:, None, None].to(data.dtype) + off[:, 1]
+                vals = sample(data[b, g * per:(g + 1) * per], ys, xs)
+                if modulated:
+                    vals = vals * mask[b, g * kh * kw:(g + 1) * kh * kw][None]
+                per_group.append(vals)
+            cols.append(torch.cat(per_group, 0))
+        col = torch.stack(cols)
+        conv_groups = p["num_group"]
+        col = col.reshape(n, conv_groups, channels // conv_groups * kh * kw, out_h * out_w)
+        w = weight.reshape(conv_groups, p["num_filter"] // conv_groups, -1)
+        out = torch.einsum("gok,ngkl->ngol", w, col).reshape(n, p["num_filter"], out_h, out_w)
+        if bias is not None:
+            out = out + bias.reshape(1, -1, 1, 1)
+        return [out]
+    return forward
+
+
+def _deformable_infer(modulated):
+    def infer(p, s):
+        d = s[0]
+        if d is None:
+            return s, [None]
+        kh, kw = p["kernel"]
+        sh, sw = tuple(p["stride"]) or (1, 1)
+        dh, dw = tuple(p["dilate"]) or (1, 1)
+        ph, pw = tuple(p["pad"]) or (0, 0)
+        out_h = (d[2] + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+        out_w = (d[3] + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+        w_at = 3 if modulated else 2
+        s[w_at] = (p["num_filter"], d[1] // p["num_group"], kh, kw)
+        if not p["no_bias"]:
+            s[w_at + 1] = (p["num_filter"],)
+        return s, [(d[0], p["num_filter"], out_h, out_w)]
+    return infer
+
+
+_DEFORM = {"kernel": Param("shape"), "stride": Param("shape", ()), "dilate": Param("shape", ()),
+           "pad": Param("shape", ()), "num_filter": Param("int"), "num_group": Param("int", 1),
+           "num_deformable_group": Param("int", 1), "workspace": Param("int", 1024),
+           "no_bias": Param("bool", False)}
+register(OpDef(
+    name="_contrib_DeformableConvolution", params=dict(_DEFORM, layout=Param("str", None)),
+    inputs=("data", "offset", "weight", "bias"),
+    arguments=lambda p: ["data", "offset", "weight"] + ([] if p["no_bias"] else ["bias"]),
+    infer_shape=_deformable_infer(False), forward=_deformable_conv(False),
+))
+register(OpDef(
+    name="_contrib_ModulatedDeformableConvolution",
+    params=dict(_DEFORM, im2col_step=Param("int", 64), layout=Param("str", None)),
+    inputs=("data", "offset", "mask", "weight", "bias"),
+    arguments=lambda p: ["data", "offset", "mask", "weight"] + ([] if p["no_bias"] else ["bias"]),
+    infer_shape=_deformable_infer(True), forward=_deformable_conv(True),
+))
+
+
+def _rroi_align(p, x, aux, train):
+    data, rois = x
+    ph, pw = p["pooled_size"]
+    scale, ratio = p["spatial_scale"], p["sampling_ratio"]
+    outs = []
+    for roi in rois.detach().tolist():
+        b = int(roi[0])
+        cx, cy = roi[1] * scale, roi[2] * scale
+        rw, rh = max(roi[3] * scale, 1.0), max(roi[4] * scale, 1.0)
+        theta = roi[5] * math.pi / 180.0
+        bh, bw = rh / ph, rw / pw
+        gh = ratio if ratio > 0 else math.ceil(rh / ph)
+        gw = ratio if ratio > 0 else math.ceil(rw / pw)
+        iy = (torch.arange(gh, dtype=data.dtype) + 0.5) * bh / gh
+        ix = (torch.arange(gw, dtype=data.dtype) + 0.5) * bw / gw
+        yy = (-rh / 2 + torch.arange(ph, dtype=data.dtype)[:, None] * bh + iy[None, :])
+        xx = (-rw / 2 + torch.arange(pw, dtype=data.dtype)[:, None] * bw + ix[None, :])
+        yy = yy[:, None, :, None].expand(ph, pw, gh, gw)
+        xx = xx[None, :, None, :].expand(ph, pw, gh, gw)
+        cos, sin = math.cos(theta), math.sin(theta)
+        xs = xx * cos + yy * sin + cx
+        ys = yy * cos - xx * sin + cy
+        outs.append(_bilinear_caffe(data[b], ys.to(data.device), xs.to(data.device)).mean(
+            dim=(3, 4)))
+    return [torch.stack(outs)]
+
+
+register(OpDef(
+    name="_contrib_RROIAlign",
+    params={"pooled_size": Param("shape"), "spatial_scale": Param("float"),
+            "sampling_ratio": Param("int", -1)},
+    arguments=lambda p: ["data", "rois"],
+    infer_shape=lambda p, s: (s, [None if None in s else (s[1][0], s[0][1]) + tuple(
+        p["pooled_size"])]),
+    forward=_rroi_align,
+))
