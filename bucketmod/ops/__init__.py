@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registers the operators)
     math,
     nn,
     optimizer,
+    quantization,
     random,
     reduce,
     rnn_ops,

@@ -967,6 +967,47 @@ def image_cases():
     ]
 
 
+def quantization_cases():
+    rng = [("min_range", [-1.5], "fixed"), ("max_range", [2.0], "fixed")]
+    qin = [("min_data", [-2.0], "fixed"), ("max_data", [3.0], "fixed")]
+    return [
+        _upd("quantize_uint8", "contrib.quantize", [("data", (3, 4), "unit")] + rng),
+        _upd("quantize_int8", "contrib.quantize", [("data", (3, 4), "n")] + rng,
+             {"out_type": "int8"}),
+        _upd("quantize_v2", "contrib.quantize_v2", [("data", (3, 4), "n")]),
+        _upd("quantize_v2_calib_uint8", "contrib.quantize_v2", [("data", (3, 4), "p")],
+             {"out_type": "uint8", "min_calib_range": 0.0, "max_calib_range": 2.5}),
+        _upd("quantize_v2_auto", "contrib.quantize_v2", [("data", (3, 4), "p")],
+             {"out_type": "auto"}),
+        _upd("dequantize_uint8", "contrib.dequantize", [("data", (3, 4), "img@uint8")] + rng),
+        _upd("dequantize_int8", "contrib.dequantize", [("data", (3, 4), "s8@int8")] + rng),
+        _upd("requantize", "contrib.requantize",
+             [("data", (3, 4), "i30@int32"), ("min_range", [-5.0], "fixed"),
+              ("max_range", [5.0], "fixed")]),
+        _upd("requantize_calib", "contrib.requantize",
+             [("data", (3, 4), "i30@int32"), ("min_range", [-5.0], "fixed"),
+              ("max_range", [5.0], "fixed")],
+             {"min_calib_range": -1e-8, "max_calib_range": 2e-8}),
+        _upd("quantized_flatten", "contrib.quantized_flatten",
+             [("data", (2, 3, 2), "s8@int8")] + qin),
+        _upd("quantized_act", "contrib.quantized_act", [("data", (2, 3), "s8@int8")] + qin,
+             {"act_type": "relu"}),
+        _upd("quantized_pooling", "contrib.quantized_pooling",
+             [("data", (1, 2, 4, 4), "s8@int8")] + qin, {"kernel": (2, 2), "stride": (2, 2)}),
+        _upd("quantized_pooling_uint8", "contrib.quantized_pooling",
+             [("data", (1, 2, 5, 5), "img@uint8"), ("min_data", [0.0], "fixed"),
+              ("max_data", [1.0], "fixed")], {"kernel": (3, 3), "stride": (2, 2)}),
+        _upd("quantized_concat", "contrib.quantized_concat",
+             [("a", (2, 3), "s8@int8"), ("b", (2, 2), "s8@int8"), ("amin", [-1.0], "fixed"),
+              ("amax", [1.0], "fixed"), ("bmin", [-2.0], "fixed"), ("bmax", [2.0], "fixed")],
+             {"num_args": 2, "dim": 1}),
+        _upd("quantized_embedding", "contrib.quantized_embedding",
+             [("data", [[0.0, 2.0], [1.0, 0.0]], "fixed"), ("weight", (3, 4), "s8@int8"),
+              ("min_weight", [-1.0], "fixed"), ("max_weight", [1.0], "fixed")],
+             {"input_dim": 3, "output_dim": 4}),
+    ]
+
+
 FAMILIES = {
     "math": math_cases,
     "reduce": reduce_cases,
@@ -979,6 +1020,7 @@ FAMILIES = {
     "optimizer": optimizer_cases,
     "vision": vision_cases,
     "image": image_cases,
+    "quantization": quantization_cases,
 }
 
 
@@ -999,6 +1041,8 @@ def make_value(kind, shape, rng):
         v = rng.randint(0, 2, shape)
     elif kind == "u":
         v = rng.uniform(0.1, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
+    elif kind == "s8":
+        v = rng.randint(-127, 128, shape)
     elif kind == "img":
         v = rng.randint(0, 256, shape)
     elif kind == "frac":
@@ -1025,7 +1069,8 @@ def make_value(kind, shape, rng):
         a = rng.uniform(0.1, 1.0, shape)
         v = a / a.sum(-1, keepdims=True)
     elif kind.startswith("i"):
-        v = rng.randint(0, int(kind[1:]), shape)
+        v = rng.randint(-(2 ** int(kind[1:])) if int(kind[1:]) > 24 else 0,
+                        2 ** int(kind[1:]) if int(kind[1:]) > 24 else int(kind[1:]), shape)
     else:
         raise ValueError(f"unknown input kind {kind!r}")
     return np.asarray(v, dtype=dtype or "float32")

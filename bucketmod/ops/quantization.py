@@ -1,0 +1,270 @@
+"""int8/uint8 quantization operators: quantize, quantize_v2, dequantize, requantize and the
+quantized layers whose arithmetic is exact on integers (flatten, relu activation, max
+pooling, concat with MXNet's requantization, embedding). Every quantized tensor travels with
+its float range (min, max) as two (1,)-shaped float32 outputs, as in MXNet.
+
+int8 and uint8 values are the real value times 127.5 (255.5) over the range's largest
+magnitude, rounded and saturated, as MXNet 1.9.1's CPU (MKL-DNN) kernels compute them; int32
+(requantize's input) maps that magnitude to 2^31 - 1.
+"""
+import torch
+import torch.nn.functional as F
+
+from .common import variadic_args
+from .params import Param
+from .registry import OpDef, register
+
+_INT32_RANGE = float(0x7FFFFFFF)
+# MXNet 1.9.1's CPU (MKL-DNN) kernels scale by these half-step ranges and round to nearest
+_INT8_RANGE, _UINT8_RANGE = 127.5, 255.5
+
+
+def _range(t):
+    return float(t.reshape(-1)[0])
+
+
+def _max_abs(lo, hi):
+    return max(abs(lo), abs(hi))
+
+
+def _scalar(value, like):
+    return torch.tensor([value], dtype=torch.float32, device=like.device)
+
+
+def quantize_values(x, real_range, dtype, half_step=True):
+    """int8 or uint8 values of `x` for a range whose largest magnitude is `real_range`: scaled
+    by 127.5 (255.5) as MKL-DNN's quantize_v2 does, or by 127 (255) as quantize and
+    requantize do, then rounded and saturated."""
+    if dtype == torch.uint8:
+        top = _UINT8_RANGE if half_step else 255.0
+        q = torch.round(x.to(torch.float32) * (top / real_range)).clamp(0, 255)
+    else:
+        top = _INT8_RANGE if half_step else 127.0
+        q = torch.round(x.to(torch.float32) * (top / real_range)).clamp(-128, 127)
+    return q.to(dtype)
+
+
+def dequantize_values(q, lo, hi):
+    scale = _UINT8_RANGE if q.dtype == torch.uint8 else _INT8_RANGE
+    return q.to(torch.float32) * (_max_abs(lo, hi) / scale)
+
+
+def _quantize(p, x, aux, train):
+    data = x[0]
+    lo, hi = _range(x[1]), _range(x[2])
+    dtype = torch.uint8 if p["out_type"] == "uint8" else torch.int8
+    real = _max_abs(lo, hi)
+    q = quantize_values(data.detach(), real, dtype, half_step=False)
+    if dtype == torch.int8:
+        lo, hi = -real, real
+    return [q, _scalar(lo, data), _scalar(hi, data)]
+
+
+def _qtype(name):
+    return lambda p, t: (t, [p.get(name) or "int8", "float32", "float32"])
+
+
+_RANGE_OUTPUTS = lambda p: ["output", "min_output", "max_output"]  # noqa: E731
+
+
+def _with_ranges(p, s):
+    return s, [s[0], (1,), (1,)]
+
+
+register(OpDef(
+    name="_contrib_quantize", params={"out_type": Param("str", "uint8", ("int8", "uint8"))},
+    arguments=lambda p: ["data", "min_range", "max_range"], outputs=_RANGE_OUTPUTS,
+    infer_shape=lambda p, s: ([s[0], (1,), (1,)], [s[0], (1,), (1,)]),
+    infer_type=lambda p, t: (t, [p["out_type"], "float32", "float32"]), forward=_quantize,
+))
+
+
+def _v2_type(p, data_min):
+    """'auto' is uint8 only for a calibrated non-negative range (int8 otherwise)."""
+    if p["out_type"] == "auto":
+        calibrated = p["min_calib_range"] is not None
+        return "uint8" if calibrated and p["min_calib_range"] >= 0 else "int8"
+    return p["out_type"]
+
+
+def _quantize_v2(p, x, aux, train):
+    data = x[0].detach()
+    if data.dtype in (torch.int8, torch.uint8):
+        lo = p["min_calib_range"] if p["min_calib_range"] is not None else float(data.min())
+        hi = p["max_calib_range"] if p["max_calib_range"] is not None else float(data.max())
+        return [data, _scalar(lo, data), _scalar(hi, data)]
+    if p["min_calib_range"] is not None and p["max_calib_range"] is not None:
+        lo, hi = p["min_calib_range"], p["max_calib_range"]
+    else:
+        lo, hi = float(data.min()), float(data.max())
+    real = _max_abs(lo, hi)
+    if _v2_type(p, lo) == "uint8":
+        return [quantize_values(data, real, torch.uint8), _scalar(0.0, data),
+                _scalar(real, data)]
+    return [quantize_values(data, real, torch.int8), _scalar(-real, data), _scalar(real, data)]
+
+
+register(OpDef(
+    name="_contrib_quantize_v2",
+    params={"out_type": Param("str", "int8", ("auto", "int8", "uint8")),
+            "min_calib_range": Param("float_or_none", None),
+            "max_calib_range": Param("float_or_none", None)},
+    outputs=_RANGE_OUTPUTS, infer_shape=_with_ranges,
+    infer_type=lambda p, t: (t, [_v2_type(p, None), "float32", "float32"]),
+    forward=_quantize_v2,
+))
+register(OpDef(
+    name="_contrib_dequantize", params={"out_type": Param("str", "float32", ("float32",))},
+    arguments=lambda p: ["data", "min_range", "max_range"],
+    infer_shape=lambda p, s: ([s[0], (1,), (1,)], [s[0]]),
+    infer_type=lambda p, t: (t, ["float32"]),
+    forward=lambda p, x, aux, train: [dequantize_values(x[0].detach(), _range(x[1]),
+                                                        _range(x[2]))],
+))
+
+
+def _requantize(p, x, aux, train):
+    data = x[0].detach()
+    real = data.to(torch.float64) * (_max_abs(_range(x[1]), _range(x[2])) / _INT32_RANGE)
+    if p["min_calib_range"] is not None and p["max_calib_range"] is not None:
+        lo, hi = p["min_calib_range"], p["max_calib_range"]
+    else:
+        lo, hi = float(real.min()), float(real.max())
+    out_range = _max_abs(lo, hi)
+    return [quantize_values(real.to(torch.float32), out_range, torch.int8, half_step=False),
+            _scalar(-out_range, data), _scalar(out_range, data)]
+
+
+register(OpDef(
+    name="_contrib_requantize",
+    params={"out_type": Param("str", "int8", ("auto", "int8", "uint8")),
+            "min_calib_range": Param("float_or_none", None),
+            "max_calib_range": Param("float_or_none", None)},
+    arguments=lambda p: ["data", "min_range", "max_range"], outputs=_RANGE_OUTPUTS,
+    infer_shape=lambda p, s: ([s[0], (1,), (1,)], [s[0], (1,), (1,)]),
+    infer_type=lambda p, t: (t, ["int8", "float32", "float32"]), forward=_requantize,
+))
+
+_QIN = ["data", "min_data", "max_data"]
+register(OpDef(
+    name="_contrib_quantized_flatten", params={}, arguments=lambda p: list(_QIN),
+    outputs=_RANGE_OUTPUTS,
+    infer_shape=lambda p, s: (s, [None if s[0] is None else (s[0][0], int(torch.tensor(
+        s[0][1:]).prod())), (1,), (1,)]),
+    infer_type=lambda p, t: (t, [t[0], "float32", "float32"]),
+    forward=lambda p, x, aux, train: [x[0].reshape(x[0].shape[0], -1), x[1].clone(),
+                                      x[2].clone()],
+))
+
+
+def _quantized_act(p, x, aux, train):
+    if p["act_type"] != "relu":
+        from ..base import MXNetError
+        raise MXNetError(f"quantized_act: act_type {p['act_type']!r}; MXNet 1.9.1 quantizes "
+                         f"relu only")
+    return [x[0].clamp(min=0), x[1].clone(), x[2].clone()]
+
+
+register(OpDef(
+    name="_contrib_quantized_act",
+    params={"act_type": Param("str", choices=("relu", "sigmoid", "softrelu", "softsign",
+                                              "tanh"))},
+    arguments=lambda p: list(_QIN), outputs=_RANGE_OUTPUTS,
+    infer_shape=lambda p, s: (s, [s[0], (1,), (1,)]),
+    infer_type=lambda p, t: (t, [t[0], "float32", "float32"]), forward=_quantized_act,
+))
+
+
+def _quantized_pooling(p, x, aux, train):
+    if p["pool_type"] != "max":
+        from ..base import MXNetError
+        raise MXNetError("quantized_pooling: bucketmod quantizes max pooling only")
+    from .nn import _pool_nchw
+    out = _pool_nchw(p, x[0].to(torch.float32)).to(x[0].dtype)
+    return [out, x[1].clone(), x[2].clone()]
+
+
+def _quantized_pooling_infer(p, s):
+    from .nn import _pool_infer
+    _, (out,) = _pool_infer(p, [s[0]])
+    return s, [out, (1,), (1,)]
+
+
+register(OpDef(
+    name="_contrib_quantized_pooling",
+    params={"kernel": Param("shape", ()),
+            "pool_type": Param("str", "max", ("avg", "lp", "max", "sum")),
+            "global_pool": Param("bool", False), "cudnn_off": Param("bool", False),
+            "pooling_convention": Param("str", "valid", ("full", "same", "valid")),
+            "stride": Param("shape", ()), "pad": Param("shape", ()),
+            "p_value": Param("int_or_none", None), "count_include_pad": Param("bool_or_none", None),
+            "layout": Param("str", None)},
+    arguments=lambda p: list(_QIN), outputs=_RANGE_OUTPUTS,
+    infer_shape=_quantized_pooling_infer,
+    infer_type=lambda p, t: (t, [t[0], "float32", "float32"]), forward=_quantized_pooling,
+))
+
+
+def _quantized_concat(p, x, aux, train):
+    """Output range [min(0, mins), max(0, maxs)]; inputs whose scale differs are rescaled to
+    it (rounded, saturated), as MXNet's MKL-DNN concat does."""
+    n = p["num_args"]
+    data, ranges = x[:n], [(_range(x[n + 2 * i]), _range(x[n + 2 * i + 1])) for i in range(n)]
+    out_min = min([0.0] + [lo for lo, _ in ranges])
+    out_max = max([0.0] + [hi for _, hi in ranges])
+    out_dtype = data[0].dtype
+
+    def scale(t, lo, hi):
+        top = _INT8_RANGE if t.dtype == torch.int8 else _UINT8_RANGE
+        return top / _max_abs(lo, hi)
+
+    out_scale = scale(data[0], out_min, out_max)
+    parts = []
+    for t, (lo, hi) in zip(data, ranges):
+        factor = out_scale / scale(t, lo, hi)
+        if factor == 1.0:
+            parts.append(t)
+        else:
+            q = torch.round(t.to(torch.float32) * factor)
+            info = torch.iinfo(out_dtype)
+            parts.append(q.clamp(info.min, info.max).to(out_dtype))
+    out = torch.cat(parts, dim=p["dim"])
+    return [out, _scalar(out_min, out), _scalar(out_max, out)]
+
+
+def _quantized_concat_args(p):
+    n = p["num_args"]
+    return variadic_args(p) + [f"arg{i}_{end}" for i in range(n) for end in ("min", "max")]
+
+
+def _quantized_concat_infer(p, s):
+    from .shape import _concat_infer
+    n = p["num_args"]
+    _, (out,) = _concat_infer(p, s[:n])
+    return s, [out, (1,), (1,)]
+
+
+register(OpDef(
+    name="_contrib_quantized_concat", variadic="num_args", key_var_num_args="num_args",
+    params={"num_args": Param("int"), "dim": Param("int", 1)},
+    arguments=_quantized_concat_args, outputs=_RANGE_OUTPUTS,
+    infer_shape=_quantized_concat_infer,
+    infer_type=lambda p, t: (t, [t[0], "float32", "float32"]), forward=_quantized_concat,
+))
+
+
+def _quantized_embedding(p, x, aux, train):
+    idx = x[0].detach().to(torch.int64).clamp(0, p["input_dim"] - 1)
+    return [F.embedding(idx, x[1]), x[2].clone(), x[3].clone()]
+
+
+register(OpDef(
+    name="_contrib_quantized_embedding",
+    params={"input_dim": Param("int"), "output_dim": Param("int"),
+            "dtype": Param("dtype", "float32"), "sparse_grad": Param("bool", False)},
+    arguments=lambda p: ["data", "weight", "min_weight", "max_weight"], outputs=_RANGE_OUTPUTS,
+    infer_shape=lambda p, s: (s, [None if s[0] is None else tuple(s[0]) + (p["output_dim"],),
+                                  (1,), (1,)]),
+    infer_type=lambda p, t: (t, [t[1] or "int8", "float32", "float32"]),
+    forward=_quantized_embedding,
+))
