@@ -80,6 +80,11 @@ def make_function(op_name, func_name=None):
     def op_function(*args, out=None, name=None, **kwargs):
         positional, named, params = registry.split_call(opdef, func_name, args, kwargs,
                                                         _is_array, "NDArray")
+        if named and not opdef.variadic:
+            # MXNet's imperative functions hand the given inputs over in signature order,
+            # skipping those left out (bias with no_bias=True)
+            order = registry.signature_inputs(opdef)
+            positional = [named.pop(n) for n in order if n in named]
         return invoke(op_name, positional, params, out, named=named)
 
     op_function.__name__ = func_name

@@ -268,3 +268,107 @@ register(OpDef(
     infer_type=lambda p, t: (t, [t[1] or "int8", "float32", "float32"]),
     forward=_quantized_embedding,
 ))
+
+
+def _level(t_dtype, lo, hi, all_sign):
+    """Float value of one quantized step (FloatForOneQuantizedLevel)."""
+    top = {torch.int8: 127.0, torch.uint8: 127.0 if all_sign else 255.0}[t_dtype]
+    return _max_abs(lo, hi) / top
+
+
+def _int_matmul_inputs(p, x, all_sign=None):
+    """(data, weight, int32 bias or None, output range) of a quantized FC/conv. The output
+    range counts uint8 data steps as 1/255 of the range for FC and as 1/127 for conv
+    (`all_sign`), as MXNet's kernels do."""
+    n = 2 if p["no_bias"] else 3
+    data, weight = x[0], x[1]
+    ranges = [_range(t) for t in x[n:]]
+    d_lo, d_hi, w_lo, w_hi = ranges[:4]
+    d_scale = (_INT8_RANGE if data.dtype == torch.int8 else _UINT8_RANGE) / _max_abs(d_lo, d_hi)
+    w_scale = _INT8_RANGE / _max_abs(w_lo, w_hi)
+    bias = None
+    if not p["no_bias"]:
+        rescale = d_scale * w_scale * _max_abs(ranges[4], ranges[5]) / _INT8_RANGE
+        bias = (x[2].to(torch.float64) * rescale).trunc().to(torch.int64)
+    all_sign = data.dtype == torch.int8 if all_sign is None else all_sign
+    out_max = _level(data.dtype, d_lo, d_hi, all_sign) * _level(
+        torch.int8, w_lo, w_hi, all_sign) * _INT32_RANGE
+    return data.to(torch.int64), weight.to(torch.int64), bias, out_max
+
+
+def _int_result(out, out_max, like):
+    return [out.to(torch.int32), _scalar(-out_max, like), _scalar(out_max, like)]
+
+
+def _quantized_fc(p, x, aux, train):
+    data, weight, bias, out_max = _int_matmul_inputs(p, x)
+    if p["flatten"]:
+        data = data.reshape(data.shape[0], -1)
+    out = data @ weight.t()
+    if bias is not None:
+        out = out + bias
+    return _int_result(out, out_max, x[0])
+
+
+def _quantized_arguments(core):
+    def arguments(p):
+        names = list(core) + ([] if p["no_bias"] else ["bias"])
+        ranges = ["min_data", "max_data", "min_weight", "max_weight"]
+        return names + ranges + ([] if p["no_bias"] else ["min_bias", "max_bias"])
+    return arguments
+
+
+def _quantized_fc_infer(p, s):
+    d = s[0]
+    if d is None:
+        return s, [None, (1,), (1,)]
+    rows = (d[0],) if p["flatten"] else tuple(d[:-1])
+    return s, [rows + (p["num_hidden"],), (1,), (1,)]
+
+
+_QUANTIZED_INPUTS = ("data", "weight", "bias", "min_data", "max_data", "min_weight",
+                     "max_weight", "min_bias", "max_bias")
+register(OpDef(
+    name="_contrib_quantized_fully_connected",
+    params={"num_hidden": Param("int"), "no_bias": Param("bool", False),
+            "flatten": Param("bool", True)},
+    inputs=_QUANTIZED_INPUTS, arguments=_quantized_arguments(["data", "weight"]),
+    outputs=_RANGE_OUTPUTS, infer_shape=_quantized_fc_infer,
+    infer_type=lambda p, t: (t, ["int32", "float32", "float32"]), forward=_quantized_fc,
+))
+
+
+def _quantized_conv(p, x, aux, train):
+    from .nn import _conv_geometry
+    data, weight, _, out_max = _int_matmul_inputs(p, x, all_sign=True)
+    n, stride, dilate, pad = _conv_geometry(p)
+    conv = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
+    # float64 holds every int8 x int8 sum of these sizes exactly
+    out = conv(data.to(torch.float64), weight.to(torch.float64), None, stride, pad, dilate,
+               p["num_group"]).round().to(torch.int64)
+    if not p["no_bias"]:
+        # MXNet 1.9.1's CPU kernel adds the int8 bias as stored, without the rescaling its
+        # fully-connected kernel applies
+        out = out + x[2].to(torch.int64).reshape((1, -1) + (1,) * n)
+    return _int_result(out, out_max, x[0])
+
+
+def _quantized_conv_infer(p, s):
+    from .nn import _conv_infer
+    core = list(s[:2]) + ([None] if p["no_bias"] else [s[2]])
+    _, (out,) = _conv_infer(p, core)
+    return s, [out, (1,), (1,)]
+
+
+register(OpDef(
+    name="_contrib_quantized_conv",
+    params={"kernel": Param("shape"), "stride": Param("shape", ()),
+            "dilate": Param("shape", ()), "pad": Param("shape", ()),
+            "num_filter": Param("int"), "num_group": Param("int", 1),
+            "workspace": Param("int", 1024), "no_bias": Param("bool", False),
+            "cudnn_tune": Param("str", None), "cudnn_off": Param("bool", False),
+            "layout": Param("str", None)},
+    inputs=_QUANTIZED_INPUTS, arguments=_quantized_arguments(["data", "weight"]),
+    outputs=_RANGE_OUTPUTS, infer_shape=_quantized_conv_infer,
+    infer_type=lambda p, t: (t, ["int32", "float32", "float32"]), forward=_quantized_conv,
+))
