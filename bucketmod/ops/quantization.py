@@ -372,3 +372,42 @@ register(OpDef(
     outputs=_RANGE_OUTPUTS, infer_shape=_quantized_conv_infer,
     infer_type=lambda p, t: (t, ["int32", "float32", "float32"]), forward=_quantized_conv,
 ))
+
+
+def _quantized_add(p, x, aux, train):
+    """int8 + int8 -> int32 over the range ±(|a| + |b|), or int8 over the calibrated range,
+    each input scaled as MXNet's CPU kernel scales it (rounded, saturated)."""
+    a, b = x[0], x[1]
+    a_abs = _max_abs(_range(x[2]), _range(x[3]))
+    b_abs = _max_abs(_range(x[4]), _range(x[5]))
+    a_top = _INT8_RANGE if a.dtype == torch.int8 else _UINT8_RANGE
+    b_top = _INT8_RANGE if b.dtype == torch.int8 else _UINT8_RANGE
+    calibrated = p["min_calib_range"] is not None and p["max_calib_range"] is not None
+    if calibrated:
+        lo, hi = p["min_calib_range"], p["max_calib_range"]
+        out_scale = _INT8_RANGE / _max_abs(lo, hi)
+        scales = (out_scale / (a_top / a_abs), out_scale / (b_top / b_abs))
+        dtype, limits = torch.int8, (-128, 127)
+    else:
+        hi = a_abs + b_abs
+        lo = -hi
+        scales = (a_abs * _INT32_RANGE / (hi * a_top), b_abs * _INT32_RANGE / (hi * a_top))
+        dtype, limits = torch.int32, (-_INT32_RANGE - 1, _INT32_RANGE)
+    out = torch.round(a.to(torch.float64) * scales[0] + b.to(torch.float64) * scales[1])
+    return [out.clamp(*limits).to(dtype), _scalar(lo, a), _scalar(hi, a)]
+
+
+def _calibrated_type(p):
+    calibrated = p["min_calib_range"] is not None and p["max_calib_range"] is not None
+    return "int8" if calibrated else "int32"
+
+
+register(OpDef(
+    name="_contrib_quantized_elemwise_add",
+    params={"min_calib_range": Param("float_or_none", None),
+            "max_calib_range": Param("float_or_none", None)},
+    arguments=lambda p: ["lhs", "rhs", "lhs_min", "lhs_max", "rhs_min", "rhs_max"],
+    outputs=_RANGE_OUTPUTS, infer_shape=lambda p, s: (s, [s[0], (1,), (1,)]),
+    infer_type=lambda p, t: (t, [_calibrated_type(p), "float32", "float32"]),
+    forward=_quantized_add,
+))
