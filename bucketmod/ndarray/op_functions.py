@@ -14,10 +14,15 @@ def _is_array(value):
 
 
 def _device_of(parsed, inputs):
-    """The context an operator runs in: its inputs', else its `ctx` param, else the current."""
+    """The context an operator runs in: its inputs', else its `ctx` param ('gpu(1)'), else
+    the current one."""
     ctx = next((a.context for a in inputs if isinstance(a, NDArray)), None)
-    if ctx is None and parsed.get("ctx"):
-        ctx = Context(parsed["ctx"]) if isinstance(parsed["ctx"], str) else parsed["ctx"]
+    given = parsed.get("ctx")
+    if ctx is None and given:
+        if isinstance(given, Context):
+            return given
+        kind, _, rest = str(given).partition("(")
+        ctx = Context(kind, int(rest.rstrip(")") or 0))
     return ctx or current_context()
 
 

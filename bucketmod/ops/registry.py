@@ -7,6 +7,7 @@ SoftmaxOutput). The executor runs every node through `OpDef.forward` and special
 This module also holds MXNet's calling convention (`split_call`) and where MXNet puts each
 operator (`placement`): both `mx.sym` and `mx.nd` build their functions from them.
 """
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -63,6 +64,9 @@ class OpDef:
 
 
 def register(opdef):
+    """Add `opdef` under its name and aliases (replacing any earlier one); the registering
+    module is kept as its family (`extra['module']`)."""
+    opdef.extra.setdefault("module", sys._getframe(1).f_globals.get("__name__", ""))
     for name in (opdef.name,) + tuple(opdef.aliases):
         _REGISTRY[name] = opdef
         _SIGNATURES.pop(name, None)

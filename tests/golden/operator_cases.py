@@ -628,6 +628,8 @@ def random_cases():
         _rnd("random.multinomial", "random.multinomial", {"shape": n, "get_prob": True},
              [("data", [[0.1, 0.3, 0.6]], "fixed")]),
         _rnd("random.shuffle", "random.shuffle", {}, [("data", (500, 2), "n")]),
+        _rnd("rand_zipfian", "contrib.rand_zipfian", {},
+             [("true_classes", [3.0, 10.0], "fixed")], positional=[3000, 50]),
         _rnd("shuffle", "shuffle", {}, [("data", (300,), "n")]),
     ]
     for dist, params in (("uniform", {"low": 1.0, "high": 2.0}), ("normal", {"scale": 3.0}),
@@ -1034,6 +1036,29 @@ def quantization_cases():
     ]
 
 
+def rnn_cases():
+    seq = [("data", (4, 3, 2), "n"), ("sequence_length", [2.0, 4.0, 3.0], "fixed")]
+    return [
+        C("SequenceLast", "SequenceLast", seq, {"use_sequence_length": True},
+          nograd=["sequence_length"]),
+        C("SequenceLast_plain", "SequenceLast", seq[:1]),
+        C("SequenceMask", "SequenceMask", seq, {"use_sequence_length": True, "value": -1.0},
+          nograd=["sequence_length"]),
+        C("SequenceMask_axis1", "SequenceMask",
+          [("data", (3, 4, 2), "n"), ("sequence_length", [1.0, 3.0, 4.0], "fixed")],
+          {"use_sequence_length": True, "axis": 1}, nograd=["sequence_length"]),
+        C("SequenceReverse", "SequenceReverse", seq, {"use_sequence_length": True},
+          nograd=["sequence_length"]),
+        C("RNN_lstm", "RNN", [("data", (4, 2, 3), "n"), ("parameters", (56,), "n"),
+                              ("state", (1, 2, 2), "n"), ("state_cell", (1, 2, 2), "n")],
+          {"state_size": 2, "num_layers": 1, "mode": "lstm", "state_outputs": True},
+          sym_only=True),
+        C("RNN_gru", "RNN", [("data", (3, 2, 3), "n"), ("parameters", (42,), "n"),
+                             ("state", (1, 2, 2), "n")],
+          {"state_size": 2, "num_layers": 1, "mode": "gru"}, sym_only=True),
+    ]
+
+
 FAMILIES = {
     "math": math_cases,
     "reduce": reduce_cases,
@@ -1047,6 +1072,7 @@ FAMILIES = {
     "vision": vision_cases,
     "image": image_cases,
     "quantization": quantization_cases,
+    "rnn": rnn_cases,
 }
 
 
