@@ -1,4 +1,4 @@
-"""bucketmod/ops/index.py against MXNet 1.9.1 (tests/golden/operator_cases.py::index_cases)."""
+"""bucketmod/ops/index.py against MXNet 1.9.1 (operator_cases.py::index_cases)."""
 import pytest
 from golden_ops import cases_of, check_case
 

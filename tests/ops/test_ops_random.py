@@ -1,4 +1,4 @@
-"""bucketmod/ops/random.py against MXNet 1.9.1 (tests/golden/operator_cases.py::random_cases)."""
+"""bucketmod/ops/random.py against MXNet 1.9.1 (operator_cases.py::random_cases)."""
 import pytest
 from golden_ops import cases_of, check_case
 
