@@ -942,7 +942,7 @@ def image_cases():
           {"mean": (0.1, 0.2, 0.3), "std": (0.5, 1.0, 2.0)}),
         C("normalize_batch", "image.normalize", [("data", (2, 3, 2, 2), "n")],
           {"mean": (0.5,), "std": (2.0,)}),
-        C("crop", "image.crop", [imgs], {"x": 1, "y": 2, "width": 3, "height": 2}),
+        C("image_crop", "image.crop", [imgs], {"x": 1, "y": 2, "width": 3, "height": 2}),
         C("flip_left_right", "image.flip_left_right", [img], nograd=True),
         C("flip_top_bottom", "image.flip_top_bottom", [img], nograd=True),
         C("resize", "image.resize", [("data", (4, 6, 3), "n")], {"size": (3, 5)}, mode="nd"),
@@ -1077,7 +1077,12 @@ FAMILIES = {
 
 
 def all_cases():
-    return {family: make() for family, make in FAMILIES.items()}
+    cases = {family: make() for family, make in FAMILIES.items()}
+    ids = [c[0] for family in cases.values() for c in family]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ValueError(f"operator case ids must be unique: {duplicated}")
+    return cases
 
 
 def make_value(kind, shape, rng):
