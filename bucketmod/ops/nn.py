@@ -227,17 +227,15 @@ def _pool_forward(p, x, aux, train):
     return [_pool_nchw(p, data)]
 
 
-register(OpDef(
-    name="Pooling",
-    params={"kernel": Param("shape", ()),
-            "pool_type": Param("str", "max", ("avg", "lp", "max", "sum")),
-            "global_pool": Param("bool", False), "cudnn_off": Param("bool", False),
-            "pooling_convention": Param("str", "valid", ("full", "same", "valid")),
-            "stride": Param("shape", ()), "pad": Param("shape", ()),
-            "p_value": Param("int_or_none", None), "count_include_pad": Param("bool_or_none", None),
-            "layout": Param("str", None)},
-    infer_shape=_pool_infer, forward=_pool_forward,
-))
+POOLING_PARAMS = {
+    "kernel": Param("shape", ()), "pool_type": Param("str", "max", ("avg", "lp", "max", "sum")),
+    "global_pool": Param("bool", False), "cudnn_off": Param("bool", False),
+    "pooling_convention": Param("str", "valid", ("full", "same", "valid")),
+    "stride": Param("shape", ()), "pad": Param("shape", ()),
+    "p_value": Param("int_or_none", None), "count_include_pad": Param("bool_or_none", None),
+    "layout": Param("str", None)}
+register(OpDef(name="Pooling", params=POOLING_PARAMS, infer_shape=_pool_infer,
+               forward=_pool_forward))
 
 
 register(OpDef(

@@ -19,16 +19,23 @@ def _bool(v):
     raise ValueError(f"expected a boolean, got {v!r}")
 
 
-def _shape(v):
+def _int_tuple(v, element=int):
+    """A tuple from a tuple, a list, one int or their text ('(2, 3)', '[]', '(None, 1)')."""
     if isinstance(v, (list, tuple)):
-        return tuple(int(x) for x in v)
+        return tuple(element(x) for x in v)
     if isinstance(v, int):
         return (v,)
     s = str(v).strip()
     if s in ("", "()", "[]"):
         return ()
     parsed = ast.literal_eval(s)
-    return (int(parsed),) if isinstance(parsed, int) else tuple(int(x) for x in parsed)
+    if parsed is None or isinstance(parsed, int):
+        return (element(parsed),)
+    return tuple(element(x) for x in parsed)
+
+
+def _shape(v):
+    return _int_tuple(v)
 
 
 def _optional(parse):
@@ -86,17 +93,7 @@ def _float_tuple(v):
 
 def _begin_end(v):
     """slice's begin/end/step: a tuple of ints in which None keeps the default."""
-    if isinstance(v, (list, tuple)):
-        return tuple(None if x is None else int(x) for x in v)
-    if isinstance(v, int):
-        return (v,)
-    s = str(v).strip()
-    if s in ("", "()", "[]"):
-        return ()
-    parsed = ast.literal_eval(s)
-    if parsed is None or isinstance(parsed, int):
-        return (parsed,)
-    return tuple(None if x is None else int(x) for x in parsed)
+    return _int_tuple(v, lambda x: None if x is None else int(x))
 
 
 PARSERS = {

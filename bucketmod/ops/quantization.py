@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .common import variadic_args
+from .nn import POOLING_PARAMS, _pool_infer, _pool_nchw
 from .params import Param
 from .registry import OpDef, register
 
@@ -179,26 +180,17 @@ def _quantized_pooling(p, x, aux, train):
     if p["pool_type"] != "max":
         from ..base import MXNetError
         raise MXNetError("quantized_pooling: bucketmod quantizes max pooling only")
-    from .nn import _pool_nchw
     out = _pool_nchw(p, x[0].to(torch.float32)).to(x[0].dtype)
     return [out, x[1].clone(), x[2].clone()]
 
 
 def _quantized_pooling_infer(p, s):
-    from .nn import _pool_infer
     _, (out,) = _pool_infer(p, [s[0]])
     return s, [out, (1,), (1,)]
 
 
 register(OpDef(
-    name="_contrib_quantized_pooling",
-    params={"kernel": Param("shape", ()),
-            "pool_type": Param("str", "max", ("avg", "lp", "max", "sum")),
-            "global_pool": Param("bool", False), "cudnn_off": Param("bool", False),
-            "pooling_convention": Param("str", "valid", ("full", "same", "valid")),
-            "stride": Param("shape", ()), "pad": Param("shape", ()),
-            "p_value": Param("int_or_none", None), "count_include_pad": Param("bool_or_none", None),
-            "layout": Param("str", None)},
+    name="_contrib_quantized_pooling", params=POOLING_PARAMS,
     arguments=lambda p: list(_QIN), outputs=_RANGE_OUTPUTS,
     infer_shape=_quantized_pooling_infer,
     infer_type=lambda p, t: (t, [t[0], "float32", "float32"]), forward=_quantized_pooling,

@@ -117,13 +117,9 @@ def run_case(mx, oc, case, arrays):
                      out_shapes=[list(s) for s in out_shapes],
                      out_types=[np.dtype(t).name for t in out_types],
                      grads=sorted(grads))
-        for j, (o, g) in enumerate(zip(outs, heads)):
-            arrays[f"{cid}/out/{j}"] = o
-            arrays[f"{cid}/head/{j}"] = g
-        for k, g in grads.items():
-            arrays[f"{cid}/grad/{k}"] = g
-        for k, a in aux.items():
-            arrays[f"{cid}/after/{k}"] = a
+        for kind, named in (("out", dict(enumerate(outs))), ("head", dict(enumerate(heads))),
+                            ("grad", grads), ("after", aux)):
+            arrays.update({f"{cid}/{kind}/{k}": v for k, v in named.items()})
     elif mode == "nd":
         outs, inputs = oc.call_nd(mx, case, values)
         entry.update(n_out=len(outs), out_types=[o.dtype.name for o in
