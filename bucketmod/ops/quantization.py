@@ -7,6 +7,7 @@ int8 and uint8 values are the real value times 127.5 (255.5) over the range's la
 magnitude, rounded and saturated, as MXNet 1.9.1's CPU (MKL-DNN) kernels compute them; int32
 (requantize's input) maps that magnitude to 2^31 - 1.
 """
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -402,4 +403,66 @@ register(OpDef(
     outputs=_RANGE_OUTPUTS, infer_shape=lambda p, s: (s, [s[0], (1,), (1,)]),
     infer_type=lambda p, t: (t, [_calibrated_type(p), "float32", "float32"]),
     forward=_quantized_add,
+))
+
+
+def _smooth(p, eps=0.0001):
+    zeros = p == 0
+    n_zeros, n_nonzeros = int(zeros.sum()), int((~zeros).sum())
+    if not n_nonzeros:
+        return None
+    eps1 = np.float32(eps * n_zeros / n_nonzeros)
+    if eps1 >= 1.0:
+        return None
+    return (p + np.float32(eps) * zeros - eps1 * (~zeros)).astype(np.float32)
+
+
+def _kl(p, q):
+    p = p / p.sum(dtype=np.float32)
+    q = q / q.sum(dtype=np.float32)
+    return np.float32(np.sum(p * np.log(p / q), dtype=np.float32))
+
+
+def _calibrate_entropy(p, x, aux, train):
+    """The clipping threshold of a histogram that minimises the KL divergence between the
+    clipped distribution and its quantization into num_quantized_bins (MXNet's entropy
+    calibration, including its integer truncation of the histogram counts)."""
+    hist = x[0].detach().cpu().numpy().astype(np.float32)
+    edges = x[1].detach().cpu().numpy().astype(np.float32)
+    bins, nq = len(hist), p["num_quantized_bins"]
+    zero = bins // 2
+    best = (np.finfo(np.float32).max, 0.0)
+    for i in range(nq // 2, zero + 1):
+        start, stop = zero - i, zero + i + 1
+        sliced = np.zeros(stop - start, dtype=np.int64)
+        sliced[1:] = hist[start + 1:stop].astype(np.int64)
+        prob = np.zeros(stop - start, dtype=np.float32)
+        prob[1:] = hist[start + 1:stop]
+        prob[0] = hist[:start + 1].sum(dtype=np.float32)
+        prob[-1] += hist[stop:].sum(dtype=np.float32)
+        merged = len(sliced) // nq
+        quantized = np.array([sliced[j * merged:(j + 1) * merged].sum() for j in range(nq)],
+                             dtype=np.float32)
+        quantized[-1] += sliced[nq * merged:].sum()
+        q = np.zeros(len(sliced), dtype=np.float32)
+        for j in range(nq):
+            lo, hi = j * merged, (len(q) if j == nq - 1 else (j + 1) * merged)
+            norm = int(np.count_nonzero(sliced[lo:hi]))
+            if norm:
+                keep = prob[lo:hi] != 0
+                q[lo:hi][keep] = quantized[j] / norm
+        ps, qs = _smooth(prob), _smooth(q)
+        divergence = np.float32(np.inf) if qs is None or ps is None else _kl(ps, qs)
+        if divergence < best[0]:
+            best = (divergence, edges[stop])
+    device = x[0].device
+    return [torch.tensor([best[1]], dtype=torch.float32, device=device),
+            torch.tensor([best[0]], dtype=torch.float32, device=device)]
+
+
+register(OpDef(
+    name="_contrib_calibrate_entropy", params={"num_quantized_bins": Param("int", 255)},
+    arguments=lambda p: ["hist", "hist_edges"], outputs=lambda p: ["threshold", "divergence"],
+    infer_shape=lambda p, s: (s, [(1,), (1,)]),
+    infer_type=lambda p, t: (t, ["float32", "float32"]), forward=_calibrate_entropy,
 ))
