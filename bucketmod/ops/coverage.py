@@ -31,8 +31,6 @@ NOT_BUILT = {
                              "behaviour to match",
     "contrib.quantized_elemwise_mul": "not built yet: MXNet 1.9.1's imperative call fails and "
                                       "its int8 rescaling is unverified",
-    "contrib.quantized_batch_norm": "not built yet: MKL-DNN's int8 batch-norm rescaling is "
-                                    "not reproduced",
 }
 
 # Where a name without its own module lives, for the table's family column.
@@ -91,7 +89,6 @@ _NOT_BUILT_FAMILY = {
     "BatchNorm_v1": "nn", "Convolution_v1": "nn", "Pooling_v1": "nn", "Custom": "custom",
     "contrib.quantized_rnn": "quantization", "contrib.quantize_asym": "quantization",
     "contrib.quantized_elemwise_mul": "quantization",
-    "contrib.quantized_batch_norm": "quantization",
     **{k: "sparse graph" for k in NOT_BUILT if "dgl" in k or k in ("contrib.edge_id",
                                                                    "contrib.getnnz")},
     **{k: "backward" for k in NOT_BUILT if k.startswith("contrib.backward_")},

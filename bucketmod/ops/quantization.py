@@ -466,3 +466,46 @@ register(OpDef(
     infer_shape=lambda p, s: (s, [(1,), (1,)]),
     infer_type=lambda p, t: (t, ["float32", "float32"]), forward=_calibrate_entropy,
 ))
+
+
+def _quantized_batch_norm(p, x, aux, train):
+    """Inference batch norm on int8 data into the calibrated int8 range, as MXNet's CPU
+    kernel computes it: per channel `round(q * w + b)` with w = gamma / std * |in| / |out| and
+    b = (beta - mean * gamma / std) * 127.5 / |out|, after a unit-variance pass that divides
+    by sqrt(1 + eps) once more (gamma is used as given)."""
+    if p["min_calib_range"] is None or p["max_calib_range"] is None:
+        from ..base import MXNetError
+        raise MXNetError("quantized_batch_norm: min_calib_range and max_calib_range are "
+                         "required (MXNet supports no uncalibrated quantized BN)")
+    data, gamma, beta = x[0], x[1], x[2]
+    mean, var = x[3], x[4]
+    in_abs = _max_abs(_range(x[5]), _range(x[6]))
+    out_abs = _max_abs(p["min_calib_range"], p["max_calib_range"])
+    q = data.to(torch.float32)
+    if data.dtype == torch.uint8:
+        q = torch.round(q * (_INT8_RANGE / _UINT8_RANGE)).clamp(-128, 127)
+    invstd = 1.0 / torch.sqrt(var.to(torch.float32) + p["eps"])
+    weight = gamma * invstd * in_abs / out_abs
+    bias = (beta - mean * gamma * invstd) * _INT8_RANGE / out_abs
+    axis = p["axis"] % data.dim()
+    view = [1] * data.dim()
+    view[axis] = -1
+    out = q / torch.sqrt(torch.tensor(1.0 + p["eps"])) * weight.reshape(view) + bias.reshape(
+        view)
+    out = torch.round(out).clamp(-128, 127).to(torch.int8)
+    return [out, _scalar(p["min_calib_range"], data), _scalar(p["max_calib_range"], data)]
+
+
+register(OpDef(
+    name="_contrib_quantized_batch_norm",
+    params={"eps": Param("float", 1e-3), "momentum": Param("float", 0.9),
+            "fix_gamma": Param("bool", True), "use_global_stats": Param("bool", False),
+            "output_mean_var": Param("bool", False), "axis": Param("int", 1),
+            "cudnn_off": Param("bool", False), "min_calib_range": Param("float_or_none", None),
+            "max_calib_range": Param("float_or_none", None)},
+    arguments=lambda p: ["data", "gamma", "beta", "moving_mean", "moving_var", "min_data",
+                         "max_data"],
+    outputs=_RANGE_OUTPUTS, infer_shape=lambda p, s: (s, [s[0], (1,), (1,)]),
+    infer_type=lambda p, t: (t, ["int8", "float32", "float32"]),
+    forward=_quantized_batch_norm,
+))
