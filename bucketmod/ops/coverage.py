@@ -29,8 +29,6 @@ NOT_BUILT = {
     "contrib.quantized_rnn": "int8 RNN: needs the RNN operator, which is being rewritten",
     "contrib.quantize_asym": "MXNet 1.9.1's CPU build crashes on it, so there is no reference "
                              "behaviour to match",
-    "contrib.quantized_elemwise_mul": "not built yet: MXNet 1.9.1's imperative call fails and "
-                                      "its int8 rescaling is unverified",
 }
 
 # Where a name without its own module lives, for the table's family column.
@@ -88,7 +86,6 @@ def coverage(spec):
 _NOT_BUILT_FAMILY = {
     "BatchNorm_v1": "nn", "Convolution_v1": "nn", "Pooling_v1": "nn", "Custom": "custom",
     "contrib.quantized_rnn": "quantization", "contrib.quantize_asym": "quantization",
-    "contrib.quantized_elemwise_mul": "quantization",
     **{k: "sparse graph" for k in NOT_BUILT if "dgl" in k or k in ("contrib.edge_id",
                                                                    "contrib.getnnz")},
     **{k: "backward" for k in NOT_BUILT if k.startswith("contrib.backward_")},

@@ -509,3 +509,40 @@ register(OpDef(
     infer_type=lambda p, t: (t, ["int8", "float32", "float32"]),
     forward=_quantized_batch_norm,
 ))
+
+
+def _quantized_mul(p, x, aux, train):
+    """int8 * int8: the int32 product over the range (|a|/127)(|b|/127)(2^31 - 1); with
+    enable_float_output the float product (steps of |a|/127.5 and |b|/127.5); with a
+    calibrated range, that float product quantized to int8 (truncated, as MXNet casts it)."""
+    a, b = x[0].to(torch.int64), x[1].to(torch.int64)
+    a_abs = _max_abs(_range(x[2]), _range(x[3]))
+    b_abs = _max_abs(_range(x[4]), _range(x[5]))
+    product = a * b
+    real = product.to(torch.float64) * (a_abs / _INT8_RANGE) * (b_abs / _INT8_RANGE)
+    if p["enable_float_output"]:
+        return [real.to(torch.float32)]
+    if p["min_calib_range"] is not None and p["max_calib_range"] is not None:
+        lo, hi = p["min_calib_range"], p["max_calib_range"]
+        q = torch.trunc(real * (_INT8_RANGE / _max_abs(lo, hi))).clamp(-128, 127)
+        return [q.to(torch.int8), _scalar(lo, x[0]), _scalar(hi, x[0])]
+    out_max = (a_abs / 127.0) * (b_abs / 127.0) * _INT32_RANGE
+    return [product.to(torch.int32), _scalar(-out_max, x[0]), _scalar(out_max, x[0])]
+
+
+def _mul_type(p):
+    if p["enable_float_output"]:
+        return ["float32"]
+    return [_calibrated_type(p), "float32", "float32"]
+
+
+register(OpDef(
+    name="_contrib_quantized_elemwise_mul",
+    params={"min_calib_range": Param("float_or_none", None),
+            "max_calib_range": Param("float_or_none", None),
+            "enable_float_output": Param("bool", False)},
+    arguments=lambda p: ["lhs", "rhs", "lhs_min", "lhs_max", "rhs_min", "rhs_max"],
+    outputs=lambda p: ["output"] if p["enable_float_output"] else _RANGE_OUTPUTS(p),
+    infer_shape=lambda p, s: (s, [s[0]] if p["enable_float_output"] else [s[0], (1,), (1,)]),
+    infer_type=lambda p, t: (t, _mul_type(p)), forward=_quantized_mul,
+))
