@@ -1,6 +1,8 @@
 """`mx.sym`: Variable, Group, load/load_json, and one function per registered operator."""
+import importlib as _importlib
+
 from ..ops import all_ops, exists
-from . import _internal, contrib, image, linalg, op, random  # noqa: F401  (MXNet's sub-namespaces)
+from . import _internal, contrib, image, linalg, random  # noqa: F401  (MXNet's sub-namespaces)
 from .symbol import Group, Symbol, Variable, fromjson, load, load_json, make_op_function, var
 
 
@@ -11,6 +13,7 @@ def _install_operators(namespace):
 
 
 _install_operators(globals())
+_importlib.import_module(f"{__name__}.op")  # mx.sym.op (a submodule; `op` stays a free name)
 
 
 def __getattr__(name):
@@ -35,10 +38,10 @@ def pow(base, exp):
     return exp.__rpow__(base)
 
 
-def _pairwise(left, right, op_name, scalar_op):
+def _pairwise(left, right, op, scalar_op):
     from .symbol import _invoke
     if isinstance(left, Symbol) and isinstance(right, Symbol):
-        return _invoke(op_name, op_name.lower(), [left, right], {})
+        return _invoke(op, op.lower(), [left, right], {})
     sym, scalar = (left, right) if isinstance(left, Symbol) else (right, left)
     return _invoke(scalar_op, scalar_op.lower(), [sym], {"scalar": scalar})
 
@@ -53,7 +56,7 @@ def ones(shape, dtype=None, **kwargs):
     return _filled("_ones", shape, dtype, kwargs)
 
 
-def _filled(op_name, shape, dtype, kwargs):
+def _filled(op, shape, dtype, kwargs):
     import numpy as np
 
     from .symbol import _invoke
@@ -61,5 +64,5 @@ def _filled(op_name, shape, dtype, kwargs):
     attr.update({k: str(kwargs.pop(k)) for k in list(kwargs) if k.startswith("__")})
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     dtype = np.dtype(np.float32 if dtype is None else dtype).name
-    return _invoke(op_name, op_name, [], dict(kwargs, shape=shape, dtype=dtype), name=name,
+    return _invoke(op, op, [], dict(kwargs, shape=shape, dtype=dtype), name=name,
                    attr=attr or None)
