@@ -85,7 +85,7 @@ def make_function(op_name, func_name=None):
     def op_function(*args, out=None, name=None, **kwargs):
         positional, named, params = registry.split_call(opdef, func_name, args, kwargs,
                                                         _is_array, "NDArray")
-        if named and not opdef.variadic:
+        if named and not registry.positional_inputs(opdef):
             # MXNet's imperative functions hand the given inputs over in signature order,
             # skipping those left out (bias with no_bias=True)
             order = registry.signature_inputs(opdef)

@@ -107,14 +107,26 @@ def given_params(opdef, params):
 
 
 def signature_inputs(opdef):
-    """The array inputs of MXNet's generated python function, in order."""
+    """The array inputs of MXNet's generated python function, in order; None where they
+    depend on params that have no default (a custom operator's prop): such an operator takes
+    its inputs positionally, like a variadic one."""
     if opdef.inputs is not None:
         return list(opdef.inputs)
     if opdef.name not in _SIGNATURES:
         defaults = {k: (None if p.default is REQUIRED else p.default)
                     for k, p in opdef.params.items()}
-        _SIGNATURES[opdef.name] = list(opdef.arguments(defaults)) + list(opdef.aux(defaults))
-    return list(_SIGNATURES[opdef.name])
+        try:
+            names = list(opdef.arguments(defaults)) + list(opdef.aux(defaults))
+        except (KeyError, TypeError, AttributeError, ValueError):
+            names = None
+        _SIGNATURES[opdef.name] = names
+    names = _SIGNATURES[opdef.name]
+    return None if names is None else list(names)
+
+
+def positional_inputs(opdef):
+    """Whether the operator's python function takes its inputs as `*args`."""
+    return bool(opdef.variadic) or signature_inputs(opdef) is None
 
 
 def split_call(opdef, func_name, args, kwargs, is_array, kind):
@@ -124,7 +136,7 @@ def split_call(opdef, func_name, args, kwargs, is_array, kind):
     parameters in MXNet's order, positionally or by name (`Dropout(data, 0.5)` gives p=0.5).
     `is_array(v)` tells an input value (Symbol, NDArray) from a parameter value.
     """
-    if opdef.variadic:
+    if positional_inputs(opdef):
         for i, a in enumerate(args):
             if not is_array(a):
                 raise TypeError(f"{func_name}: positional argument {i} must be a {kind} (the "
@@ -198,7 +210,8 @@ def find(namespace, func_name):
 
 def doc(opdef, kind):
     """The docstring of a generated operator function."""
-    inputs = "*data" if opdef.variadic else ", ".join(signature_inputs(opdef)) or "none"
+    inputs = "*data" if positional_inputs(opdef) else ", ".join(signature_inputs(opdef)) or \
+        "none"
     return (f"MXNet's {opdef.name} operator ({kind}). Inputs: {inputs}; parameters: "
             f"{', '.join(opdef.params) or 'none'}.")
 

@@ -65,7 +65,7 @@ def test_signature_matches_mxnet(name):
     inputs, params = _mxnet_signature(name)
     variadic = any(t.startswith(("NDArray", "Symbol")) and t.endswith("[]")
                    for _, t in SPEC["ops"][name]["args"])
-    assert bool(opdef.variadic) == variadic, f"{name}: variadic"
+    assert registry.positional_inputs(opdef) == variadic, f"{name}: variadic"
     if not variadic:
         assert registry.signature_inputs(opdef) == inputs, name
     implicit = opdef.key_var_num_args if opdef.key_var_num_args not in dict(params) else None
@@ -247,3 +247,18 @@ def test_group_adagrad_follows_its_definition():
 def test_literal_parsing_of_defaults_is_consistent():
     assert Param("shape", ()).parse("op", "p", "[]") == ()
     assert ast.literal_eval("(1, 2)") == (1, 2)
+
+
+def test_operators_whose_inputs_depend_on_required_params_take_them_positionally():
+    """As MXNet's Custom: the inputs come from a param without a default."""
+    from bucketmod.ops.params import Param as P
+    from bucketmod.ops.registry import OpDef
+    registry.register(OpDef(
+        name="_test_by_kind", params={"kind": P("str")},
+        arguments=lambda p: {"pair": ["x", "y"]}[p["kind"]],
+        infer_shape=lambda p, s: (s, [s[0]]),
+        forward=lambda p, x, aux, train: [x[0] + x[1]]))
+    a, b = mx.sym.Variable("a"), mx.sym.Variable("b")
+    assert mx.sym._test_by_kind(a, b, kind="pair").list_arguments() == ["a", "b"]
+    out = mx.nd._test_by_kind(mx.nd.ones((2,)), mx.nd.ones((2,)), kind="pair")
+    assert out.asnumpy().tolist() == [2.0, 2.0]
