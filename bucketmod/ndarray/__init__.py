@@ -1,14 +1,12 @@
 """`mx.nd`: NDArray, its constructors, save/load, and every registered operator imperatively."""
-from .. import random  # noqa: F401  (mx.nd.random, as in MXNet)
 from ..ops import exists as _exists
+from . import _internal, contrib, image, linalg, op, random  # noqa: F401  (MXNet's sub-namespaces)
 from .ndarray import (
     NDArray,
     arange,
     array,
     as_tensor,
-    concat,
     concatenate,
-    dot,
     empty,
     from_tensor,
     full,

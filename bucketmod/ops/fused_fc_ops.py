@@ -7,7 +7,8 @@ inputs FullyConnected's then SoftmaxOutput's label, and their shape rules the tw
 """
 from .fc import FUSED_ACTS, fully_connected
 from .fc_softmax_output import fc_softmax_output
-from .nn_ops import _fc_infer, _fc_infer_backward, _softmax_output_infer
+from .loss import _softmax_output_infer
+from .nn import _fc_infer, _fc_infer_backward
 from .params import Param
 from .registry import OpDef, get, register
 

@@ -1,6 +1,8 @@
 """Operator parameters: MXNet keeps them as strings in the graph; these parse them once, by type."""
 import ast
 
+import numpy as np
+
 from ..base import MXNetError
 
 REQUIRED = object()
@@ -17,16 +19,23 @@ def _bool(v):
     raise ValueError(f"expected a boolean, got {v!r}")
 
 
-def _shape(v):
+def _int_tuple(v, element=int):
+    """A tuple from a tuple, a list, one int or their text ('(2, 3)', '[]', '(None, 1)')."""
     if isinstance(v, (list, tuple)):
-        return tuple(int(x) for x in v)
+        return tuple(element(x) for x in v)
     if isinstance(v, int):
         return (v,)
     s = str(v).strip()
     if s in ("", "()", "[]"):
         return ()
     parsed = ast.literal_eval(s)
-    return (int(parsed),) if isinstance(parsed, int) else tuple(int(x) for x in parsed)
+    if parsed is None or isinstance(parsed, int):
+        return (element(parsed),)
+    return tuple(element(x) for x in parsed)
+
+
+def _shape(v):
+    return _int_tuple(v)
 
 
 def _optional(parse):
@@ -59,11 +68,39 @@ def _axis(v):
     return parsed if isinstance(parsed, int) else tuple(int(x) for x in parsed)
 
 
+def _dtype(v):
+    """A dtype name ('float32', 'bfloat16', ...) from a name, numpy type or dtype; None stays."""
+    if v is None or (isinstance(v, str) and v.strip() in ("None", "")):
+        return None
+    if isinstance(v, str) and v.strip() == "bfloat16":
+        return "bfloat16"
+    try:
+        return np.dtype(v.strip() if isinstance(v, str) else v).name
+    except TypeError as err:
+        raise ValueError(str(err)) from None
+
+
+def _float_tuple(v):
+    """A tuple of floats (optimizers' per-weight lrs/wds)."""
+    if isinstance(v, (int, float)):
+        return (float(v),)
+    if isinstance(v, (list, tuple)):
+        return tuple(float(x) for x in v)
+    parsed = ast.literal_eval(str(v).strip())
+    return (float(parsed),) if isinstance(parsed, (int, float)) else tuple(
+        float(x) for x in parsed)
+
+
+def _begin_end(v):
+    """slice's begin/end/step: a tuple of ints in which None keeps the default."""
+    return _int_tuple(v, lambda x: None if x is None else int(x))
+
+
 PARSERS = {
     "int": _int, "float": _float, "bool": _bool, "str": str, "shape": _shape,
     "int_or_none": _optional(_int), "float_or_none": _optional(_float),
     "shape_or_none": _optional(_shape), "bool_or_none": _optional(_bool), "axis": _axis,
-    "dtype": str,
+    "dtype": _dtype, "floats": _float_tuple, "slice": _begin_end,
 }
 
 
@@ -109,7 +146,10 @@ def parse_params(op, schema, given):
 
 
 def param_to_string(value):
-    """How MXNet writes a python parameter value into the graph (str of the value)."""
+    """How MXNet writes a python parameter value into the graph (str of the value; a numpy
+    dtype or type by its name)."""
     if isinstance(value, str):
         return value
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
     return str(value)

@@ -148,12 +148,17 @@ def _seq_last_forward(p, x, aux, train):
     return [torch.gather(data, 0, index).squeeze(0)]
 
 
-register(OpDef(name="SequenceMask", params=dict(_SEQ_PARAMS, value=Param("float", 0.0)),
-               arguments=_seq_arguments, infer_shape=_seq_infer_same,
+register(OpDef(name="SequenceMask", params={"use_sequence_length": Param("bool", False),
+                                            "value": Param("float", 0.0),
+                                            "axis": Param("int", 0)},
+               arguments=_seq_arguments, inputs=("data", "sequence_length"),
+               infer_shape=_seq_infer_same,
                forward=_seq_mask_forward))
 register(OpDef(name="SequenceReverse", params=dict(_SEQ_PARAMS), arguments=_seq_arguments,
+               inputs=("data", "sequence_length"),
                infer_shape=_seq_infer_same, forward=_seq_reverse_forward))
 register(OpDef(name="SequenceLast", params=dict(_SEQ_PARAMS), arguments=_seq_arguments,
+               inputs=("data", "sequence_length"),
                infer_shape=_seq_last_infer, forward=_seq_last_forward))
 
 
@@ -355,5 +360,6 @@ register(OpDef(
             "lstm_state_clip_nan": Param("bool", False),
             "use_sequence_length": Param("bool", False)},
     arguments=_rnn_arguments, outputs=_rnn_outputs,
+    inputs=("data", "parameters", "state", "state_cell", "sequence_length"),
     infer_shape=_rnn_infer, forward=rnn_forward,
 ))

@@ -1,5 +1,8 @@
 """`mx.sym`: Variable, Group, load/load_json, and one function per registered operator."""
+import importlib as _importlib
+
 from ..ops import all_ops, exists
+from . import _internal, contrib, image, linalg, random  # noqa: F401  (MXNet's sub-namespaces)
 from .symbol import Group, Symbol, Variable, fromjson, load, load_json, make_op_function, var
 
 
@@ -10,6 +13,7 @@ def _install_operators(namespace):
 
 
 _install_operators(globals())
+_importlib.import_module(f"{__name__}.op")  # mx.sym.op (a submodule; `op` stays a free name)
 
 
 def __getattr__(name):

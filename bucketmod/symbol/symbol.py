@@ -11,6 +11,7 @@ from ..attribute import AttrScope
 from ..base import MXNetError, as_shape
 from ..context import current_context
 from ..ops import registry
+from ..ops.params import param_to_string
 from . import graph
 from .graph import DTYPE_TO_CODE, HIDDEN_KEYS, Node
 
@@ -373,13 +374,12 @@ def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None
     """Create an operator node. `inputs` are positional symbols; `sym_kwargs` named ones."""
     opdef = registry.get(op_name)
     sym_kwargs = dict(sym_kwargs or {})
-    params = {k: v for k, v in kwargs.items() if v is not None}
-    if opdef.variadic and opdef.variadic not in params:
-        params[opdef.variadic] = len(inputs)
+    params = registry.given_params(opdef, kwargs)
+    if opdef.key_var_num_args and opdef.key_var_num_args not in params:
+        params[opdef.key_var_num_args] = len(inputs)
     node_attrs = AttrScope.current().get(attr)
     try:
-        parsed = opdef.parse({k: str(v) if not isinstance(v, str) else v
-                              for k, v in params.items()})
+        parsed = opdef.parse({k: param_to_string(v) for k, v in params.items()})
     except MXNetError as err:
         raise MXNetError(f"{err} (creating operator {op_name})") from None
     node_name = _name.current().get(name, hint)
@@ -394,8 +394,7 @@ def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None
     for pos, arg in enumerate(arg_names):
         sym = inputs[pos] if pos < len(inputs) else sym_kwargs.get(arg)
         if sym is None:
-            var_attrs = dict(params)
-            var_attrs = {k: str(v) for k, v in var_attrs.items()}
+            var_attrs = {k: param_to_string(v) for k, v in params.items()}
             var_attrs.update(node_attrs)
             sym = Symbol([(Node(None, f"{node_name}_{arg}", var_attrs), 0)])
         if not isinstance(sym, Symbol):
@@ -415,21 +414,17 @@ def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None
 
 
 def make_op_function(op_name, func_name):
+    """`mx.sym.<func_name>`: operator `op_name` with MXNet's calling convention (inputs, then
+    parameters in MXNet's order; a variadic operator's inputs positionally)."""
     opdef = registry.get(op_name)
 
     def op_function(*args, name=None, attr=None, out=None, **kwargs):
-        sym_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
-        params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol)}
-        positional = list(args)
-        for a in positional:
-            if not isinstance(a, Symbol):
-                raise TypeError(f"{func_name}: positional inputs must be Symbols, got "
-                                f"{type(a).__name__}; give parameters by keyword")
-        return _invoke(op_name, func_name.lower(), positional, params, sym_kwargs, name, attr)
+        positional, named, params = registry.split_call(
+            opdef, func_name, args, kwargs, lambda v: isinstance(v, Symbol), "Symbol")
+        return _invoke(op_name, func_name.lower(), positional, params, named, name, attr)
 
     op_function.__name__ = func_name
-    op_function.__doc__ = f"MXNet's {op_name} operator (symbolic); parameters: " + ", ".join(
-        opdef.params) + "."
+    op_function.__doc__ = registry.doc(opdef, "symbolic")
     return op_function
 
 
