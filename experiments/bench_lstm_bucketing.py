@@ -42,6 +42,9 @@ SIZES = {"example": ["--num-hidden", "200", "--num-embed", "200"],
 RUNS = ("bucketmod", "bucketmod_unfused", "torch", "mxnet")
 PPL_TOLERANCE = 0.01
 
+sys.path.insert(0, HERE)
+from compare_mxnet import cpu_name  # noqa: E402
+
 parser = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--sizes", nargs="+", choices=tuple(SIZES), default=list(SIZES))
@@ -66,17 +69,6 @@ parser.add_argument("--timeout", type=float, default=1800, help="seconds per run
 parser.add_argument("--out-dir", default=os.path.join(HERE, "results"))
 parser.add_argument("--name", default=None,
                     help="output file stem (default lstm_bucketing_bench, _gpu with --gpus)")
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def git(*cmd):

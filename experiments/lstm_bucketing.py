@@ -215,7 +215,7 @@ class EpochLog:
     def _start_epoch(self):
         self._count = self._batches = self._samples = self._tokens = 0
         self._tic = self._toc = self._cpu_tic = self._cpu_toc = None
-        self._left_out = 0.0
+        self._left_out = self._digesting = 0.0
 
     def batch_end(self, param):
         now = time.perf_counter()
@@ -226,6 +226,7 @@ class EpochLog:
             self.sync()
             self._tic, self._cpu_tic = time.perf_counter(), time.thread_time()
         elif timed:
+            self._left_out += self._digesting  # the last batch's digest fell in this window
             if self._count == self.last_batch:
                 self.sync()
                 now = time.perf_counter()
@@ -233,6 +234,7 @@ class EpochLog:
             self._batches += 1
             self._samples += self.batch_size
         batch = param.locals.get("data_batch") if param.locals else None
+        self._digesting = 0.0
         if batch is None:
             return
         if batch.bucket_key is not None:
@@ -242,8 +244,7 @@ class EpochLog:
                 self.first_seen.setdefault(int(batch.bucket_key), self._count)
         tic = time.perf_counter()
         self.train_digest.add(batch)
-        if self._count >= start and self._count != self.last_batch:
-            self._left_out += time.perf_counter() - tic
+        self._digesting = time.perf_counter() - tic
 
     def epoch_end(self, epoch, symbol, arg_params, aux_params):
         entry = {"epoch": epoch, "batches": self._batches, "train_digest": self.train_digest.pop()}

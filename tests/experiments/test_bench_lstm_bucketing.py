@@ -2,20 +2,10 @@
 import importlib.util
 import json
 import math
-import pathlib
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_bench_lstm_bucketing_tiny(tmp_path, capsys):
-    load("bench_lstm_bucketing").main([
+def test_bench_lstm_bucketing_tiny(tmp_path, capsys, experiment):
+    experiment("bench_lstm_bucketing").main([
         "--sizes", "tiny", "--runs", "bucketmod", "torch", "mxnet", "--data", "generated",
         "--corpus-size", "300", "--batches", "3", "--warmup", "1", "--repeats", "1",
         "--mxnet-python", str(tmp_path / "no-mxnet" / "python"), "--out-dir", str(tmp_path),
