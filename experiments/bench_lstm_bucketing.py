@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -376,4 +377,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # A killed benchmark takes its running child with it: SystemExit unwinds subprocess.run,
+    # which kills the child, and removes the temporary directory.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     main()
