@@ -263,7 +263,7 @@ def save_chart(path, doc):
         ax.set_ylabel("samples/s (median; bars: min-max)")
         ax.tick_params(axis="x", labelrotation=15)
     where = (doc["machine"]["gpu"] or
-             f"{doc['machine']['cpu']}, {doc['settings']['threads']} threads")
+             f"{doc['machine']['cpu']}, {doc['settings']['threads']} thread(s)")
     fig.suptitle(f"lstm_bucketing.py, {doc['settings']['batches']} timed batches of "
                  f"{doc['settings']['batch_size']}, {where}; {doc['date']}, "
                  f"git {(doc['git_sha'] or '?')[:8]}", fontsize=9)
@@ -364,7 +364,7 @@ def main(argv=None):
             print_size(size, summary,
                        f"2x LSTM {h}, "
                        f"embed {e}, vocabulary {vocab}; {args.batches} batches after "
-                       f"{args.warmup} warm-up, batch {args.batch_size}, {threads} threads, "
+                       f"{args.warmup} warm-up, batch {args.batch_size}, {threads} thread(s), "
                        f"median of {args.repeats}")
     doc["machine"]["loadavg_end"] = os.getloadavg()
     json_path = os.path.join(args.out_dir, name + ".json")

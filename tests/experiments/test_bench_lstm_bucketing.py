@@ -8,15 +8,15 @@ def test_bench_lstm_bucketing_tiny(tmp_path, capsys, experiment):
     experiment("bench_lstm_bucketing").main([
         "--sizes", "tiny", "--runs", "bucketmod", "torch", "mxnet", "--data", "generated",
         "--corpus-size", "300", "--batches", "3", "--warmup", "1", "--repeats", "1",
-        "--mxnet-python", str(tmp_path / "no-mxnet" / "python"), "--out-dir", str(tmp_path),
-        "--name", "bench"])
+        "--threads", "1", "--mxnet-python", str(tmp_path / "no-mxnet" / "python"),
+        "--out-dir", str(tmp_path), "--name", "bench"])
     out = capsys.readouterr().out
     assert "mxnet: skipped: no MXNet venv at" in out
     assert "built-in" not in out  # --data generated asks for it: no note
     doc = json.loads((tmp_path / "bench.json").read_text())
     assert doc["machine"]["cpu_count"] >= 1 and doc["versions"]["torch"]
     assert doc["git_sha"] and "bench_lstm_bucketing.py" in doc["command"]
-    assert doc["settings"]["threads"] >= 1 and doc["skipped"].keys() == {"mxnet"}
+    assert doc["settings"]["threads"] == 1 and doc["skipped"].keys() == {"mxnet"}
     tiny = doc["sizes"]["tiny"]
     assert tiny["runs"].keys() == {"bucketmod", "torch"} and not doc["failures"]
     for run in tiny["runs"].values():
