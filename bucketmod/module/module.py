@@ -9,7 +9,7 @@ from ..base import MXNetError
 from ..context import Context, cpu
 from ..initializer import InitDesc, Uniform
 from ..io import DataDesc
-from ..kvstore import KVStore
+from ..kvstore import KVStore, writes_checkpoints
 from ..kvstore import create as create_kvstore
 from ..ndarray.ndarray import NDArray, as_tensor
 from .base_module import BaseModule, _require
@@ -73,6 +73,7 @@ class Module(BaseModule):
         self._preload_opt_states = None
         self._preload_params = None
         self._grad_req = None
+        self._compression_params = compression_params
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -293,13 +294,20 @@ class Module(BaseModule):
     # -- optimizer --------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
                        optimizer_params=(("learning_rate", 0.01),), force_init=False):
-        """Install the optimizer; `rescale_grad` defaults to 1/batch size."""
+        """Install the optimizer; `rescale_grad` defaults to 1/batch size, where the batch of a
+        'dist_sync' store is the global one (this module's batch times the workers).
+
+        With a kvstore, every context (and, distributed, every worker) starts from the first
+        context's (rank 0's) parameters.
+        """
         self._check_ready("init_optimizer")
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
             return
         kv = self._make_kvstore(kvstore)
         batch_size = self._exec_group.batch_size
+        if kv is not None and "dist" in kv.type and "_sync" in kv.type:
+            batch_size *= kv.num_workers
         rescale_grad = 1.0 / batch_size
         idx2name = dict(enumerate(self._param_names))
         if isinstance(optimizer, str):
@@ -322,9 +330,12 @@ class Module(BaseModule):
         self._kvstore = kv
         self._updater = _opt.get_updater(optimizer)
         if kv is not None:
+            if self._compression_params:
+                kv.set_gradient_compression(self._compression_params)
             args, _ = self._param_arrays()
-            for name in self._param_names:
-                kv.init(name, args[name])
+            group = self._exec_group
+            kv.broadcast(self._param_names, [args[n] for n in self._param_names],
+                         out=[group.param_arrays(n) for n in self._param_names])
         self.optimizer_initialized = True
         if self._preload_opt_states is not None:
             self.load_optimizer_states(self._preload_opt_states)
@@ -388,24 +399,34 @@ class Module(BaseModule):
         self._exec_group.backward(out_grads=out_grads)
 
     def update(self):
-        """Apply the optimizer to every parameter with a gradient (summed over contexts)."""
+        """Reduce the gradients, then apply the optimizer to every parameter that has one."""
         self._check_optimizer("update")
         group = self._exec_group
-        for index, name in enumerate(self._param_names):
-            grads = group.grad_arrays(name)
-            if grads[0] is None:
-                continue
-            weights = group.param_arrays(name)
-            if self._kvstore is not None:
-                self._kvstore.push(name, grads, priority=-index)
-                self._kvstore.pull(name, out=grads, priority=-index)
-            elif len(grads) > 1:
-                with torch.no_grad():
-                    for grad in grads[1:]:
-                        grads[0].tensor.add_(grad.tensor.to(grads[0].tensor.device))
-            self._updater(index, grads[0], weights[0])
-        group.broadcast_from_first([n for n in self._param_names
-                                    if group.grad_arrays(n)[0] is not None])
+        trained = [(i, n) for i, n in enumerate(self._param_names)
+                   if group.grad_arrays(n)[0] is not None]
+        names = [n for _, n in trained]
+        self._reduce_grads(names)
+        for index, name in trained:
+            self._updater(index, group.grad_arrays(name)[0], group.param_arrays(name)[0])
+        group.broadcast_from_first(names)
+
+    def _reduce_grads(self, names):
+        """Sum each gradient over the contexts and, with a dist kvstore, over the workers, into
+        every context's copy: one kvstore call for all of them (one flat buffer per dtype, in
+        the order the kvstore was initialised), the same on every worker whatever its bucket."""
+        grads = [self._exec_group.grad_arrays(n) for n in names]
+        if self._kvstore is not None:
+            self._kvstore.allreduce(names, grads)
+        elif len(self._context) > 1:
+            with torch.no_grad():
+                for per_context in grads:
+                    first = per_context[0].tensor
+                    for grad in per_context[1:]:
+                        first.add_(grad.tensor.to(first.device))
+
+    def _dist_kvstore(self):
+        kv = self._kvstore
+        return kv if kv is not None and kv.num_workers > 1 else None
 
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs")
@@ -439,8 +460,11 @@ class Module(BaseModule):
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
-        """`prefix-symbol.json`, `prefix-%04d.params` and optionally `prefix-%04d.states`."""
+        """`prefix-symbol.json`, `prefix-%04d.params` and optionally `prefix-%04d.states`
+        (on rank 0 only when training with a dist kvstore)."""
         from ..model import params_file
+        if not writes_checkpoints():
+            return
         self._symbol.save(f"{prefix}-symbol.json", remove_amp_cast=remove_amp_cast)
         self.save_params(params_file(prefix, epoch))
         self.logger.info('Saved checkpoint to "%s"', params_file(prefix, epoch))
