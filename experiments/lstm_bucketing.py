@@ -5,6 +5,12 @@ runs the very same code with real MXNet 1.9.1 for side-by-side comparisons.
 
     python experiments/lstm_bucketing.py                      # built-in generated corpus
     python experiments/lstm_bucketing.py --data ../shared/data/ptb --num-epochs 2
+    torchrun --nproc_per_node 2 experiments/lstm_bucketing.py --kv-store dist_sync
+
+With a dist kvstore each worker trains on its own part of the sentences (`num_parts`/
+`part_index`) with `--batch-size` sentences per batch, so the global batch is `--batch-size`
+times the number of workers; validation is split the same way and its perplexity reduced over
+the workers. Only rank 0 writes `--json` and `--plot`.
 """
 import argparse
 import importlib
@@ -31,7 +37,9 @@ parser.add_argument("--num-layers", type=int, default=2, help="number of stacked
 parser.add_argument("--num-hidden", type=int, default=200, help="hidden layer size")
 parser.add_argument("--num-embed", type=int, default=200, help="embedding layer size")
 parser.add_argument("--gpus", type=str, help="gpus to run on, e.g. 0 or 0,2; empty means cpu")
-parser.add_argument("--kv-store", type=str, default="device", help="key-value store type")
+parser.add_argument("--kv-store", type=str, default="device",
+                    help="key-value store type; dist_sync trains on every process torchrun "
+                         "starts")
 parser.add_argument("--num-epochs", type=int, default=25, help="max num of epochs")
 parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
 parser.add_argument("--optimizer", type=str, default="sgd", help="the optimizer type")
@@ -93,8 +101,9 @@ def report_waste(args, lengths, buckets):
 class EpochLog:
     """Collects train/validation perplexity and throughput per epoch from fit's callbacks."""
 
-    def __init__(self, batch_size):
+    def __init__(self, batch_size, num_workers=1):
         self.batch_size = batch_size
+        self.num_workers = num_workers
         self.epochs = []
         self._tic = None
         self._samples = 0
@@ -110,11 +119,13 @@ class EpochLog:
 
     def epoch_end(self, epoch, symbol, arg_params, aux_params):
         elapsed = time.time() - self._tic
+        # every worker runs as many batches of its own: the global rate is num_workers times
+        workers = self.num_workers
         self.epochs.append({"epoch": epoch, "seconds": elapsed,
-                            "samples_per_sec": self._samples / elapsed,
-                            "tokens_per_sec": self._tokens / elapsed})
-        logging.info("Epoch[%d] %.1f samples/s, %.0f tokens/s (padded)", epoch,
-                     self._samples / elapsed, self._tokens / elapsed)
+                            "samples_per_sec": workers * self._samples / elapsed,
+                            "tokens_per_sec": workers * self._tokens / elapsed})
+        logging.info("Epoch[%d] %.1f samples/s, %.0f tokens/s (padded, all workers)", epoch,
+                     workers * self._samples / elapsed, workers * self._tokens / elapsed)
         self._tic, self._samples, self._tokens = None, 0, 0
 
     def validation(self, param):
@@ -126,9 +137,15 @@ class EpochLog:
 
 def main(argv=None):
     args = parser.parse_args(argv)
-    head = "%(asctime)-15s %(message)s"
-    logging.basicConfig(level=logging.INFO, format=head)
     mx = importlib.import_module(args.framework)
+    kv = args.kv_store
+    rank, num_workers = 0, 1
+    if kv.startswith("dist"):
+        kv = mx.kv.create(kv)
+        rank, num_workers = kv.rank, kv.num_workers
+    head = "%(asctime)-15s %(message)s" if num_workers == 1 else \
+        f"%(asctime)-15s [rank {rank}] %(message)s"
+    logging.basicConfig(level=logging.INFO, format=head)
     random.seed(args.seed)
     np.random.seed(args.seed)
     mx.random.seed(args.seed)
@@ -146,10 +163,11 @@ def main(argv=None):
     logging.info("%s: %d train / %d valid sentences, vocabulary %d, buckets %s",
                  args.data or "generated corpus", len(train_sent), len(val_sent), len(vocab),
                  buckets)
+    parts = {} if num_workers == 1 else {"num_parts": num_workers, "part_index": rank}
     data_train = mx.rnn.BucketSentenceIter(train_sent, args.batch_size, buckets=buckets,
-                                           invalid_label=invalid_label)
+                                           invalid_label=invalid_label, **parts)
     data_val = mx.rnn.BucketSentenceIter(val_sent, args.batch_size, buckets=buckets,
-                                         invalid_label=invalid_label)
+                                         invalid_label=invalid_label, **parts)
     default_bucket_key = data_train.default_bucket_key
     if args.max_batches:
         data_train = mx.io.ResizeIter(data_train, args.max_batches)
@@ -172,7 +190,11 @@ def main(argv=None):
         pred = mx.sym.SoftmaxOutput(data=pred, label=label, name="softmax")
         return pred, ("data",), ("softmax_label",)
 
-    if args.gpus:
+    if args.gpus and num_workers > 1:
+        # under torchrun each worker of a machine takes its own GPU from the list (untested)
+        gpus = args.gpus.split(",")
+        contexts = mx.gpu(int(gpus[int(os.environ.get("LOCAL_RANK", 0)) % len(gpus)]))
+    elif args.gpus:
         contexts = [mx.gpu(int(i)) for i in args.gpus.split(",")]
     else:
         contexts = mx.cpu(0)
@@ -180,10 +202,10 @@ def main(argv=None):
     model = mx.mod.BucketingModule(sym_gen=sym_gen,
                                    default_bucket_key=default_bucket_key,
                                    context=contexts)
-    log = EpochLog(args.batch_size)
+    log = EpochLog(args.batch_size, num_workers)
     tic = time.time()
     model.fit(train_data=data_train, eval_data=data_val,
-              eval_metric=mx.metric.Perplexity(invalid_label), kvstore=args.kv_store,
+              eval_metric=mx.metric.Perplexity(invalid_label), kvstore=kv,
               optimizer=args.optimizer,
               optimizer_params={"learning_rate": args.lr, "momentum": args.mom, "wd": args.wd},
               initializer=mx.init.Xavier(factor_type="in", magnitude=2.34),
@@ -194,7 +216,11 @@ def main(argv=None):
     result = {"framework": args.framework, "version": getattr(mx, "__version__", "?"),
               "data": args.data or "generated", "seed": args.seed, "buckets": buckets,
               "num_epochs": args.num_epochs, "batch_size": args.batch_size,
+              "kv_store": args.kv_store, "num_workers": num_workers,
+              "global_batch_size": args.batch_size * num_workers,
               "total_seconds": time.time() - tic, "epochs": log.epochs}
+    if rank != 0:
+        return result
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -111,6 +111,9 @@ class _Group:
             self._join()
 
     def _join(self):
+        if dist.is_initialized():
+            raise MXNetError("dist kvstore: torch.distributed is already initialised in this "
+                             "process; bucketmod's dist stores start their own process group")
         limit = timedelta(seconds=self.timeout)
         try:
             store, _, _ = next(dist.rendezvous(
@@ -121,16 +124,13 @@ class _Group:
                              f"{self.timeout:g} s ({TIMEOUT_ENV}); is every worker started "
                              f"with the same MASTER_ADDR/MASTER_PORT? ({_first_line(err)})"
                              ) from err
-        if dist.is_initialized():
-            raise MXNetError("dist kvstore: torch.distributed is already initialised in this "
-                             "process; bucketmod's dist stores start their own process group")
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
         self.store = dist.PrefixStore(f"bucketmod/{attempt}/", store)
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend, store=dist.PrefixStore("pg/", self.store),
                                 rank=self.rank, world_size=self.world_size, timeout=limit)
         self.store.set(f"hb/{self.rank}", "0 0")
-        self._run("joining", lambda: dist.barrier())
+        self.barrier("joining")
         host, port = self.address.rsplit(":", 1)
         self._beats = _Heartbeat(self, dist.PrefixStore(
             f"bucketmod/{attempt}/",
@@ -141,10 +141,11 @@ class _Group:
         atexit.register(self.close)
 
     def close(self):
-        """Stop the heartbeat (at exit; a daemon thread inside torch at shutdown aborts)."""
+        """Stop the heartbeat at exit (a thread still inside torch at shutdown aborts the
+        process); one blocked on an unreachable store is left behind after a short wait."""
         if self._beat_thread is not None:
             self._beats.stop.set()
-            self._beat_thread.join()
+            self._beat_thread.join(timeout=2 * self.interval + 1.0)
             self._beat_thread = None
 
     def _run(self, what, fn):
@@ -216,9 +217,10 @@ class _Group:
         self._run(what, lambda: dist.all_gather(parts, tensor))
         return torch.stack(parts)
 
-    def barrier(self):
+    def barrier(self, what="barrier"):
+        """A one-element all-reduce on the CPU (gloo), whatever device the training uses."""
         if self.world_size > 1:
-            self._run("barrier", lambda: dist.barrier())
+            self._run(what, lambda: dist.all_reduce(torch.zeros(1)))
 
     def dead_workers(self, timeout_sec):
         if self.world_size == 1:

@@ -71,15 +71,14 @@ class FlatLayout:
             _copy_all(targets, sources)
 
 
-def _distinct_cuda(tensors):
-    devices = [t.device for t in tensors]
+def _distinct_cuda(devices):
     return all(d.type == "cuda" for d in devices) and len(set(devices)) == len(devices)
 
 
 def _sum_into(buffer, flats):
     if len(flats) == 1:
         return
-    if _distinct_cuda(flats):
+    if _distinct_cuda([f.device for f in flats]):
         buffer.copy_(torch.cuda.comm.reduce_add(flats, destination=buffer.device.index))
         return
     for flat in flats[1:]:
@@ -90,7 +89,7 @@ def _copies_on(buffer, devices):
     """{device: buffer's content on that device} (the buffer itself on its own device)."""
     copies = {buffer.device: buffer}
     others = [d for d in devices if d != buffer.device]
-    if others and _distinct_cuda([buffer] + [torch.empty(0, device=d) for d in others]):
+    if others and _distinct_cuda([buffer.device] + others):
         sent = torch.cuda.comm.broadcast(buffer, devices=[buffer.device] + others)
         copies.update(zip(others, sent[1:]))
     else:
