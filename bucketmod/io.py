@@ -378,6 +378,16 @@ def _repeat(arr, repeats, axis):
 class _WrappingIter(DataIter):
     """An iterator whose `iter_next` sets `current_batch`; the accessors read from it."""
 
+    def _wrap(self, data_iter):
+        """Serve batches of `data_iter`, with its descriptors, batch size and bucket key."""
+        self.data_iter = data_iter
+        self.current_batch = None
+        self.provide_data = data_iter.provide_data
+        self.provide_label = data_iter.provide_label
+        self.batch_size = data_iter.batch_size
+        if hasattr(data_iter, "default_bucket_key"):
+            self.default_bucket_key = data_iter.default_bucket_key
+
     def next(self):
         if self.iter_next():
             return self.current_batch
@@ -413,15 +423,9 @@ class ShardIter(_WrappingIter):
     def __init__(self, data_iter, num_parts, part_index):
         super().__init__()
         check_part("ShardIter", num_parts, part_index, None)
-        self.data_iter = data_iter
+        self._wrap(data_iter)
         self.num_parts = num_parts
         self.part_index = part_index
-        self.current_batch = None
-        self.provide_data = data_iter.provide_data
-        self.provide_label = data_iter.provide_label
-        self.batch_size = data_iter.batch_size
-        if hasattr(data_iter, "default_bucket_key"):
-            self.default_bucket_key = data_iter.default_bucket_key
 
     def reset(self):
         self.data_iter.reset()
@@ -451,16 +455,10 @@ class ResizeIter(_WrappingIter):
         super().__init__()
         if not isinstance(size, numbers.Integral) or size < 0:
             raise ValueError(f"ResizeIter: size must be a non-negative int, got {size!r}")
-        self.data_iter = data_iter
+        self._wrap(data_iter)
         self.size = size
         self.reset_internal = reset_internal
         self.cur = 0
-        self.current_batch = None
-        self.provide_data = data_iter.provide_data
-        self.provide_label = data_iter.provide_label
-        self.batch_size = data_iter.batch_size
-        if hasattr(data_iter, "default_bucket_key"):
-            self.default_bucket_key = data_iter.default_bucket_key
 
     def reset(self):
         self.cur = 0

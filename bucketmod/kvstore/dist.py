@@ -8,7 +8,9 @@ is an all-reduce (a sum over workers), and with an optimizer set every worker ap
 update to the same sum, which is what MXNet's dist_sync servers compute. A process started
 without any of these variables is the only worker of its group.
 
-Failure: every collective runs under `BUCKETMOD_DIST_TIMEOUT` seconds (default 300). Each
+Failure: workers must all start within `BUCKETMOD_DIST_JOIN_TIMEOUT` seconds (default 300, or
+the collective timeout if longer), and every collective after that completes within
+`BUCKETMOD_DIST_TIMEOUT` seconds (default 300). Each
 worker also beats a heartbeat into the rendezvous store every `BUCKETMOD_DIST_HEARTBEAT`
 seconds (default 1), with how many collectives it has entered; when a collective fails or times
 out, the survivors read the heartbeats and raise an MXNetError that names the rank that died,
@@ -30,6 +32,7 @@ from .local import KVStore
 
 SYNC_TYPES = ("dist_sync", "dist_device_sync", "dist_sync_device")
 TIMEOUT_ENV = "BUCKETMOD_DIST_TIMEOUT"
+JOIN_TIMEOUT_ENV = "BUCKETMOD_DIST_JOIN_TIMEOUT"
 HEARTBEAT_ENV = "BUCKETMOD_DIST_HEARTBEAT"
 _DMLC = (("MASTER_ADDR", "DMLC_PS_ROOT_URI"), ("MASTER_PORT", "DMLC_PS_ROOT_PORT"),
          ("WORLD_SIZE", "DMLC_NUM_WORKER"), ("RANK", "DMLC_WORKER_ID"))
@@ -93,6 +96,7 @@ class _Group:
 
     def __init__(self):
         self.timeout = _seconds(TIMEOUT_ENV, 300.0)
+        self.join_timeout = _seconds(JOIN_TIMEOUT_ENV, max(300.0, self.timeout))
         self.interval = min(_seconds(HEARTBEAT_ENV, 1.0), self.timeout / 4)
         self.steps = 0
         self.failure = None
@@ -114,23 +118,25 @@ class _Group:
         if dist.is_initialized():
             raise MXNetError("dist kvstore: torch.distributed is already initialised in this "
                              "process; bucketmod's dist stores start their own process group")
-        limit = timedelta(seconds=self.timeout)
+        limit = timedelta(seconds=self.join_timeout)
         try:
             store, _, _ = next(dist.rendezvous(
                 f"env://?rank={self.rank}&world_size={self.world_size}", timeout=limit))
         except (RuntimeError, ValueError) as err:
             raise MXNetError(f"dist kvstore: rank {self.rank} could not meet the other "
                              f"{self.world_size - 1} worker(s) at {self.address} within "
-                             f"{self.timeout:g} s ({TIMEOUT_ENV}); is every worker started "
-                             f"with the same MASTER_ADDR/MASTER_PORT? ({_first_line(err)})"
-                             ) from err
+                             f"{self.join_timeout:g} s ({JOIN_TIMEOUT_ENV}); is every worker "
+                             f"started, with the same MASTER_ADDR/MASTER_PORT? "
+                             f"({_first_line(err)})") from err
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
         self.store = dist.PrefixStore(f"bucketmod/{attempt}/", store)
         backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend, store=dist.PrefixStore("pg/", self.store),
                                 rank=self.rank, world_size=self.world_size, timeout=limit)
         self.store.set(f"hb/{self.rank}", "0 0")
-        self.barrier("joining")
+        self._run("joining", lambda: dist.all_reduce(torch.zeros(1)))
+        # training collectives run on their own group, under the (shorter) collective timeout
+        self.pg = dist.new_group(timeout=timedelta(seconds=self.timeout))
         host, port = self.address.rsplit(":", 1)
         self._beats = _Heartbeat(self, dist.PrefixStore(
             f"bucketmod/{attempt}/",
@@ -169,13 +175,13 @@ class _Group:
         beats = getattr(self, "_beats", None)
         if beats is None:
             return "the workers could not synchronise"
-        before = dict(beats.beat)
+        before, ticks = dict(beats.beat), beats.ticks
         since = time.monotonic()
         beats.wait_ticks(4, limit=8 * self.interval + 2.0)
-        if beats.error is not None:
-            return (f"the rendezvous store at {self.address} is unreachable, so rank 0 (or, "
-                    f"under torchrun, the agent on the master node) died or its machine is "
-                    f"down")
+        if beats.error is not None or beats.ticks == ticks:
+            return (f"the rendezvous store at {self.address} does not answer, so rank 0 (or, "
+                    f"under torchrun, the agent on the master node) died, is stuck or its "
+                    f"machine is down")
         # a live worker beats about 4 times in 4 ticks; a dead one at most once (in flight)
         dead = [r for r, b in beats.beat.items()
                 if r != self.rank and (b or 0) - (before[r] or 0) <= 1]
@@ -194,7 +200,7 @@ class _Group:
             return
 
         def reduce_all():
-            works = [dist.all_reduce(b, async_op=True) for b in buffers]
+            works = [dist.all_reduce(b, group=self.pg, async_op=True) for b in buffers]
             for work in works:
                 work.wait()
         self._run(what, reduce_all)
@@ -204,7 +210,7 @@ class _Group:
             return
 
         def send_all():
-            works = [dist.broadcast(b, src=0, async_op=True) for b in buffers]
+            works = [dist.broadcast(b, src=0, group=self.pg, async_op=True) for b in buffers]
             for work in works:
                 work.wait()
         self._run(what, send_all)
@@ -214,13 +220,13 @@ class _Group:
         if self.world_size == 1:
             return tensor[None]
         parts = [torch.empty_like(tensor) for _ in range(self.world_size)]
-        self._run(what, lambda: dist.all_gather(parts, tensor))
+        self._run(what, lambda: dist.all_gather(parts, tensor, group=self.pg))
         return torch.stack(parts)
 
     def barrier(self, what="barrier"):
         """A one-element all-reduce on the CPU (gloo), whatever device the training uses."""
         if self.world_size > 1:
-            self._run(what, lambda: dist.all_reduce(torch.zeros(1)))
+            self._run(what, lambda: dist.all_reduce(torch.zeros(1), group=self.pg))
 
     def dead_workers(self, timeout_sec):
         if self.world_size == 1:

@@ -35,13 +35,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch(scenario, out_dir, timeout=60.0, dist_timeout=30.0, world=2, wait_for=None):
+def launch(scenario, out_dir, timeout=120.0, dist_timeout=30.0, world=2, wait_for=None):
     """Run `world` workers of `scenario` until the ranks `wait_for` (default: all) end or
     `timeout` passes, then kill what still runs; returns [(returncode, output, seconds to
     exit or None)] by rank."""
     wait_for = range(world) if wait_for is None else wait_for
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()),
                WORLD_SIZE=str(world), BUCKETMOD_DIST_TIMEOUT=str(dist_timeout),
+               BUCKETMOD_DIST_JOIN_TIMEOUT=str(timeout),
                BUCKETMOD_DIST_HEARTBEAT="0.25", PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
     procs, logs = [], []
     start = time.monotonic()
@@ -178,7 +179,7 @@ def test_failed_worker_is_named_and_training_resumes(how, expected, trained, tmp
     within the timeout with an error naming rank 1. Both restarted from the last checkpoint
     finish with the parameters of the uninterrupted run."""
     _, ranks, _ = trained
-    results = launch(how, tmp_path, timeout=40.0, dist_timeout=FAIL_TIMEOUT, wait_for=[0])
+    results = launch(how, tmp_path, timeout=90.0, dist_timeout=FAIL_TIMEOUT, wait_for=[0])
     code, output, seconds = results[0]
     assert code not in (0, None) and seconds is not None, output[-3000:]
     assert "MXNetError" in output and expected in output, output[-3000:]
