@@ -30,11 +30,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_one(workers, batch_size, seed, extra):
+def run_one(workers, batch_size, val_batch_size, seed, extra):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         out = tmp.name
     script = [os.path.join(HERE, "lstm_bucketing.py"), "--seed", str(seed), "--json", out,
-              "--batch-size", str(batch_size), "--disp-batches", "1000"] + extra
+              "--batch-size", str(batch_size), "--val-batch-size", str(val_batch_size),
+              "--disp-batches", "1000"] + extra
     if workers == 1:
         cmd = [sys.executable] + script
     else:
@@ -56,6 +57,9 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32, help="per worker")
+    parser.add_argument("--val-batch-size", type=int, default=4,
+                        help="per worker: small, so that both runs validate almost every "
+                             "sentence (the same number of them)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default=os.path.join(HERE, "results",
                                                       "lstm_bucketing_dist_sync.json"))
@@ -68,8 +72,9 @@ def main():
     import torch
     runs, ratios = [], []
     for seed in args.seeds:
-        one = run_one(1, args.workers * args.batch_size, seed, extra)
-        many = run_one(args.workers, args.batch_size, seed, extra)
+        w = args.workers
+        one = run_one(1, w * args.batch_size, w * args.val_batch_size, seed, extra)
+        many = run_one(w, args.batch_size, args.val_batch_size, seed, extra)
         runs += [one, many]
         ratios.append(many["epochs"][-1]["valid_perplexity"] /
                       one["epochs"][-1]["valid_perplexity"])
@@ -77,6 +82,7 @@ def main():
         "command": " ".join(["python"] + sys.argv), "date": datetime.date.today().isoformat(),
         "machine": cpu_name(), "cpus": os.cpu_count(), "torch": torch.__version__,
         "git_sha": sha, "workers": args.workers, "batch_size_per_worker": args.batch_size,
+        "val_batch_size_per_worker": args.val_batch_size,
         "summary": {
             "valid_perplexity_one_process": [r["epochs"][-1]["valid_perplexity"]
                                              for r in runs[0::2]],

@@ -46,6 +46,9 @@ parser.add_argument("--optimizer", type=str, default="sgd", help="the optimizer 
 parser.add_argument("--mom", type=float, default=0.0, help="momentum for sgd")
 parser.add_argument("--wd", type=float, default=0.00001, help="weight decay for sgd")
 parser.add_argument("--batch-size", type=int, default=32, help="the batch size")
+parser.add_argument("--val-batch-size", type=int, default=None,
+                    help="validation batch size (default: --batch-size); a bucket's last "
+                         "sentences that fill no batch are not validated")
 parser.add_argument("--disp-batches", type=int, default=50, help="show progress every n batches")
 parser.add_argument("--seed", type=int, default=0, help="seed for every random number")
 parser.add_argument("--buckets", choices=("mxnet", "planned"), default="mxnet",
@@ -166,8 +169,8 @@ def main(argv=None):
     parts = {} if num_workers == 1 else {"num_parts": num_workers, "part_index": rank}
     data_train = mx.rnn.BucketSentenceIter(train_sent, args.batch_size, buckets=buckets,
                                            invalid_label=invalid_label, **parts)
-    data_val = mx.rnn.BucketSentenceIter(val_sent, args.batch_size, buckets=buckets,
-                                         invalid_label=invalid_label, **parts)
+    data_val = mx.rnn.BucketSentenceIter(val_sent, args.val_batch_size or args.batch_size,
+                                         buckets=buckets, invalid_label=invalid_label, **parts)
     default_bucket_key = data_train.default_bucket_key
     if args.max_batches:
         data_train = mx.io.ResizeIter(data_train, args.max_batches)
