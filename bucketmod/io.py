@@ -173,6 +173,19 @@ def _init_data(data, allow_empty, default_name):
     return sorted((name, _as_ndarray(name, value)) for name, value in data.items())
 
 
+def check_part(what, num_parts, part_index, num_items):
+    """Validate a `num_parts`/`part_index` pair for `num_items` examples."""
+    for name, value in (("num_parts", num_parts), ("part_index", part_index)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{what}: {name} must be an int, got {value!r}")
+    if num_parts < 1:
+        raise ValueError(f"{what}: num_parts must be at least 1, got {num_parts}")
+    if not 0 <= part_index < num_parts:
+        raise ValueError(f"{what}: part_index must be in [0, {num_parts}), got {part_index}")
+    if num_items is not None and num_items < num_parts:
+        raise ValueError(f"{what}: {num_items} examples cannot be split into {num_parts} parts")
+
+
 def _take(arr, axis, start, end):
     return NDArray(arr.tensor.narrow(axis, start, end - start), arr.context)
 
@@ -198,6 +211,10 @@ class NDArrayIter(DataIter):
             'discard' drops them; 'roll_over' keeps them and puts them first in the next epoch.
         data_name, label_name: names of a single data/label array.
         layout: axes of each array; 'N' marks the batch axis.
+        num_parts, part_index: serve only part `part_index` of `num_parts` equal contiguous
+            parts of the examples (one part per worker of a dist kvstore). Each part holds
+            `n // num_parts` examples, so every worker runs the same number of batches; the
+            last `n % num_parts` examples are left out.
 
     Example:
         >>> it = NDArrayIter(np.arange(10).reshape(5, 2), np.arange(5), batch_size=2)
@@ -206,7 +223,8 @@ class NDArrayIter(DataIter):
     """
 
     def __init__(self, data, label=None, batch_size=1, shuffle=False, last_batch_handle="pad",
-                 data_name="data", label_name="softmax_label", layout="NCHW"):
+                 data_name="data", label_name="softmax_label", layout="NCHW", num_parts=1,
+                 part_index=0):
         super().__init__(batch_size)
         if not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"NDArrayIter: batch_size must be a positive int, got {batch_size!r}")
@@ -221,6 +239,14 @@ class NDArrayIter(DataIter):
         self.data = _init_data(data, allow_empty=False, default_name=data_name)
         self.label = _init_data(label, allow_empty=True, default_name=label_name)
         self.num_data = self._check_sizes()
+        check_part("NDArrayIter", num_parts, part_index, self.num_data)
+        if num_parts > 1:
+            size = self.num_data // num_parts
+            self.data = [(n, _take(a, self._axis, part_index * size, (part_index + 1) * size))
+                         for n, a in self.data]
+            self.label = [(n, _take(a, self._axis, part_index * size, (part_index + 1) * size))
+                          for n, a in self.label]
+            self.num_data = size
         self.idx = np.arange(self.num_data)
         self.shuffle = shuffle
         self.last_batch_handle = last_batch_handle
@@ -352,6 +378,16 @@ def _repeat(arr, repeats, axis):
 class _WrappingIter(DataIter):
     """An iterator whose `iter_next` sets `current_batch`; the accessors read from it."""
 
+    def _wrap(self, data_iter):
+        """Serve batches of `data_iter`, with its descriptors, batch size and bucket key."""
+        self.data_iter = data_iter
+        self.current_batch = None
+        self.provide_data = data_iter.provide_data
+        self.provide_label = data_iter.provide_label
+        self.batch_size = data_iter.batch_size
+        if hasattr(data_iter, "default_bucket_key"):
+            self.default_bucket_key = data_iter.default_bucket_key
+
     def next(self):
         if self.iter_next():
             return self.current_batch
@@ -370,6 +406,43 @@ class _WrappingIter(DataIter):
         return self.current_batch.pad
 
 
+class ShardIter(_WrappingIter):
+    """Serve one worker's share of any iterator: of every `num_parts` consecutive batches of
+    `data_iter`, the one at `part_index`.
+
+    An epoch stops at the first incomplete round of `num_parts` batches, so every worker runs
+    the same number of batches. Every worker must see `data_iter` give the same batches in the
+    same order (no shuffling, or shuffling seeded alike on every worker); each worker reads
+    them all and keeps its own.
+
+    Example:
+        >>> kv = mx.kv.create('dist_sync')
+        >>> train = mx.io.ShardIter(train, kv.num_workers, kv.rank)
+    """
+
+    def __init__(self, data_iter, num_parts, part_index):
+        super().__init__()
+        check_part("ShardIter", num_parts, part_index, None)
+        self._wrap(data_iter)
+        self.num_parts = num_parts
+        self.part_index = part_index
+
+    def reset(self):
+        self.data_iter.reset()
+
+    def iter_next(self):
+        mine = None
+        for index in range(self.num_parts):
+            try:
+                batch = self.data_iter.next()
+            except StopIteration:
+                return False
+            if index == self.part_index:
+                mine = batch
+        self.current_batch = mine
+        return True
+
+
 class ResizeIter(_WrappingIter):
     """Serve exactly `size` batches per epoch from `data_iter`, restarting it when it runs out.
 
@@ -382,16 +455,10 @@ class ResizeIter(_WrappingIter):
         super().__init__()
         if not isinstance(size, numbers.Integral) or size < 0:
             raise ValueError(f"ResizeIter: size must be a non-negative int, got {size!r}")
-        self.data_iter = data_iter
+        self._wrap(data_iter)
         self.size = size
         self.reset_internal = reset_internal
         self.cur = 0
-        self.current_batch = None
-        self.provide_data = data_iter.provide_data
-        self.provide_label = data_iter.provide_label
-        self.batch_size = data_iter.batch_size
-        if hasattr(data_iter, "default_bucket_key"):
-            self.default_bucket_key = data_iter.default_bucket_key
 
     def reset(self):
         self.cur = 0

@@ -5,6 +5,12 @@ runs the very same code with real MXNet 1.9.1 for side-by-side comparisons.
 
     python experiments/lstm_bucketing.py                      # built-in generated corpus
     python experiments/lstm_bucketing.py --data ../shared/data/ptb --num-epochs 2
+    torchrun --nproc_per_node 2 experiments/lstm_bucketing.py --kv-store dist_sync
+
+With a dist kvstore each worker trains on its own part of the sentences (`num_parts`/
+`part_index`) with `--batch-size` sentences per batch, so the global batch is `--batch-size`
+times the number of workers; validation is split the same way and its perplexity reduced over
+the workers. Only rank 0 writes `--json` and `--plot`.
 
 What a benchmark needs sits outside the model code: `--hash-vocab` (the tiny size's text),
 `--warmup-batches` (batches not timed), a crc32 of every batch seen (equal digests: identical
@@ -40,13 +46,18 @@ parser.add_argument("--num-layers", type=int, default=2, help="number of stacked
 parser.add_argument("--num-hidden", type=int, default=200, help="hidden layer size")
 parser.add_argument("--num-embed", type=int, default=200, help="embedding layer size")
 parser.add_argument("--gpus", type=str, help="gpus to run on, e.g. 0 or 0,2; empty means cpu")
-parser.add_argument("--kv-store", type=str, default="device", help="key-value store type")
+parser.add_argument("--kv-store", type=str, default="device",
+                    help="key-value store type; dist_sync trains on every process torchrun "
+                         "starts")
 parser.add_argument("--num-epochs", type=int, default=25, help="max num of epochs")
 parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
 parser.add_argument("--optimizer", type=str, default="sgd", help="the optimizer type")
 parser.add_argument("--mom", type=float, default=0.0, help="momentum for sgd")
 parser.add_argument("--wd", type=float, default=0.00001, help="weight decay for sgd")
 parser.add_argument("--batch-size", type=int, default=32, help="the batch size")
+parser.add_argument("--val-batch-size", type=int, default=None,
+                    help="validation batch size (default: --batch-size); a bucket's last "
+                         "sentences that fill no batch are not validated")
 parser.add_argument("--disp-batches", type=int, default=50, help="show progress every n batches")
 parser.add_argument("--seed", type=int, default=0, help="seed for every random number")
 parser.add_argument("--buckets", choices=("mxnet", "planned"), default="mxnet",
@@ -90,11 +101,12 @@ def load_text(args):
     return train, valid
 
 
-def prepare_data(args, mx):
+def prepare_data(args, mx, num_workers=1, rank=0):
     """(train iterator, validation iterator, vocabulary, buckets, training sentence lengths).
 
     Consumes python's and numpy's global RNGs exactly as MXNet's example does, so seeding them
     first gives the same batches under every framework (and in the plain PyTorch baseline).
+    With several workers each gets its part of the sentences.
     """
     train_text, valid_text = load_text(args)
     lengths = [len(s) for s in train_text]
@@ -109,10 +121,11 @@ def prepare_data(args, mx):
     logging.info("%s: %d train / %d valid sentences, vocabulary %d, buckets %s",
                  args.data or "generated corpus", len(train_sent), len(val_sent), len(vocab),
                  buckets)
+    parts = {} if num_workers == 1 else {"num_parts": num_workers, "part_index": rank}
     data_train = mx.rnn.BucketSentenceIter(train_sent, args.batch_size, buckets=buckets,
-                                           invalid_label=invalid_label)
-    data_val = mx.rnn.BucketSentenceIter(val_sent, args.batch_size, buckets=buckets,
-                                         invalid_label=invalid_label)
+                                           invalid_label=invalid_label, **parts)
+    data_val = mx.rnn.BucketSentenceIter(val_sent, args.val_batch_size or args.batch_size,
+                                         buckets=buckets, invalid_label=invalid_label, **parts)
     return data_train, data_val, vocab, buckets, lengths
 
 
@@ -201,8 +214,11 @@ class EpochLog:
     spent digesting batches is left out.
     """
 
-    def __init__(self, batch_size, warmup=1, last_batch=None, sync=lambda: None):
+    def __init__(self, batch_size, warmup=1, last_batch=None, sync=lambda: None,
+                 num_workers=1):
         self.batch_size = batch_size
+        # every worker runs as many batches of its own: the global rate is num_workers times
+        self.num_workers = num_workers
         self.warmup = warmup
         self.last_batch = last_batch
         self.sync = sync
@@ -251,11 +267,13 @@ class EpochLog:
         if self._batches:
             elapsed = self._toc - self._tic - self._left_out
             cpu = self._cpu_toc - self._cpu_tic - self._left_out
-            entry.update(seconds=elapsed, samples_per_sec=self._samples / elapsed,
-                         tokens_per_sec=self._tokens / elapsed,
+            workers = self.num_workers
+            entry.update(seconds=elapsed, samples_per_sec=workers * self._samples / elapsed,
+                         tokens_per_sec=workers * self._tokens / elapsed,
                          ms_per_batch=1e3 * elapsed / self._batches,
                          cpu_ms_per_batch=1e3 * cpu / self._batches)
-            logging.info("Epoch[%d] %.1f samples/s, %.0f tokens/s (padded) over %d batches",
+            logging.info("Epoch[%d] %.1f samples/s, %.0f tokens/s (padded, all workers) over "
+                         "%d batches",
                          epoch, entry["samples_per_sec"], entry["tokens_per_sec"], self._batches)
         self.epochs.append(entry)
         self._start_epoch()
@@ -304,14 +322,20 @@ def main(argv=None):
     if args.warmup_batches < 1 or (args.max_batches and args.warmup_batches >= args.max_batches):
         parser.error("--warmup-batches must be at least 1 and below --max-batches, got %d"
                      % args.warmup_batches)
-    head = "%(asctime)-15s %(message)s"
-    logging.basicConfig(level=logging.INFO, format=head)
     mx = importlib.import_module(args.framework)
+    kv = args.kv_store
+    rank, num_workers = 0, 1
+    if kv.startswith("dist"):
+        kv = mx.kv.create(kv)
+        rank, num_workers = kv.rank, kv.num_workers
+    head = "%(asctime)-15s %(message)s" if num_workers == 1 else \
+        f"%(asctime)-15s [rank {rank}] %(message)s"
+    logging.basicConfig(level=logging.INFO, format=head)
     random.seed(args.seed)
     np.random.seed(args.seed)
     mx.random.seed(args.seed)
 
-    data_train, data_val, vocab, buckets, lengths = prepare_data(args, mx)
+    data_train, data_val, vocab, buckets, lengths = prepare_data(args, mx, num_workers, rank)
     start_label = START_LABEL
     invalid_label = INVALID_LABEL
     default_bucket_key = data_train.default_bucket_key
@@ -336,7 +360,11 @@ def main(argv=None):
         pred = mx.sym.SoftmaxOutput(data=pred, label=label, name="softmax")
         return pred, ("data",), ("softmax_label",)
 
-    if args.gpus:
+    if args.gpus and num_workers > 1:
+        # under torchrun each worker of a machine takes its own GPU from the list (untested)
+        gpus = args.gpus.split(",")
+        contexts = mx.gpu(int(gpus[int(os.environ.get("LOCAL_RANK", 0)) % len(gpus)]))
+    elif args.gpus:
         contexts = [mx.gpu(int(i)) for i in args.gpus.split(",")]
     else:
         contexts = mx.cpu(0)
@@ -345,10 +373,10 @@ def main(argv=None):
                                    default_bucket_key=default_bucket_key,
                                    context=contexts)
     log = EpochLog(args.batch_size, warmup=args.warmup_batches, last_batch=args.max_batches,
-                   sync=mx.nd.waitall)
+                   sync=mx.nd.waitall, num_workers=num_workers)
     tic = time.time()
     model.fit(train_data=data_train, eval_data=data_val,
-              eval_metric=mx.metric.Perplexity(invalid_label), kvstore=args.kv_store,
+              eval_metric=mx.metric.Perplexity(invalid_label), kvstore=kv,
               optimizer=args.optimizer,
               optimizer_params={"learning_rate": args.lr, "momentum": args.mom, "wd": args.wd},
               initializer=mx.init.Xavier(factor_type="in", magnitude=2.34),
@@ -360,9 +388,13 @@ def main(argv=None):
     result = {"framework": args.framework, "version": getattr(mx, "__version__", "?"),
               "data": args.data or "generated", "seed": args.seed, "buckets": buckets,
               "num_epochs": args.num_epochs, "batch_size": args.batch_size,
+              "kv_store": args.kv_store, "num_workers": num_workers,
+              "global_batch_size": args.batch_size * num_workers,
               "total_seconds": time.time() - tic, "epochs": log.epochs,
               "warmup_batches": args.warmup_batches, "max_batches": args.max_batches,
               "first_seen": log.first_seen, "threads": num_threads(args), **peak_memory(args)}
+    if rank != 0:
+        return result
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -14,6 +14,7 @@ import numpy as np
 from ..base import MXNetError
 from ..context import cpu
 from ..initializer import Uniform
+from ..kvstore import writes_checkpoints
 from ..name import NameManager
 from ..ndarray import serialization
 from ..ndarray.ndarray import array
@@ -45,7 +46,8 @@ class BucketingModule(BaseModule):
         check_input_names("state", state_names or [], arg_names, True)
         check_input_names("fixed_param", fixed_param_names or [], arg_names, True)
         self._module_args = dict(logger=logger, context=context, work_load_list=work_load_list,
-                                 fixed_param_names=fixed_param_names, state_names=state_names)
+                                 fixed_param_names=fixed_param_names, state_names=state_names,
+                                 compression_params=compression_params)
         self._preload = None
         self._saved = {}
         self._buckets = {}
@@ -287,6 +289,11 @@ class BucketingModule(BaseModule):
     def _fit_step(self, data_batch):
         self._check_optimizer("fit")
         self._switch_to(data_batch)
+        if self._dist_kvstore() is not None:
+            # workers in different buckets reduce the default bucket's whole list (update)
+            self._curr_module.forward_backward(data_batch)
+            self.update()
+            return
         self._curr_module._fit_step(data_batch)
 
     def backward(self, out_grads=None):
@@ -294,8 +301,33 @@ class BucketingModule(BaseModule):
         self._curr_module.backward(out_grads=out_grads)
 
     def update(self):
+        """Update the parameters from the current bucket's gradients.
+
+        With a dist kvstore, workers may be in different buckets in the same step, yet their
+        all-reduce must cover the same gradients in the same order: every worker reduces and
+        updates the default bucket's whole parameter list (the same arrays every bucket
+        shares), a parameter the current bucket does not use contributing a zero gradient.
+        """
         self._check_optimizer("update")
-        self._curr_module.update()
+        default = self._buckets[self._default_bucket_key]
+        module = self._curr_module
+        if module is not default and default._dist_kvstore() is not None:
+            unused = set(default._param_names) - set(module._param_names)
+            extra = set(module._param_names) - set(default._param_names)
+            if extra:
+                raise MXNetError(f"bucket {self._curr_bucket_key!r} has parameters "
+                                 f"{sorted(extra)} that the default bucket lacks; with a dist "
+                                 f"kvstore every bucket's parameters must be the default's")
+            for name in unused:
+                for grad in default._exec_group.grad_arrays(name):
+                    if grad is not None:
+                        grad.tensor.zero_()
+            module = default
+        module.update()
+
+    def _dist_kvstore(self):
+        default = self._buckets.get(self._default_bucket_key)
+        return default._dist_kvstore() if default is not None else None
 
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs")
@@ -330,6 +362,8 @@ class BucketingModule(BaseModule):
         """Write every bound bucket's symbol (`prefix-KEY-symbol.json`), the bucket list
         (`prefix.buckets`) and the shared parameters (`prefix-%04d.params`), as MXNet 1.x."""
         _require(len(self._buckets) > 0, "save_checkpoint: no bucket is bound yet")
+        if not writes_checkpoints():
+            return
         keys = self.bucket_keys
         for key in keys:
             module = self._buckets.get(key)

@@ -9,7 +9,7 @@ from ..base import MXNetError
 from ..context import Context, cpu
 from ..initializer import InitDesc, Uniform
 from ..io import DataDesc
-from ..kvstore import KVStore
+from ..kvstore import KVStore, writes_checkpoints
 from ..kvstore import create as create_kvstore
 from ..ndarray.ndarray import NDArray, as_tensor
 from .base_module import BaseModule, _require
@@ -75,6 +75,7 @@ class Module(BaseModule):
         self._preload_params = None
         self._grad_req = None
         self._cuda_graphs = None
+        self._compression_params = compression_params
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -295,13 +296,20 @@ class Module(BaseModule):
     # -- optimizer --------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
                        optimizer_params=(("learning_rate", 0.01),), force_init=False):
-        """Install the optimizer; `rescale_grad` defaults to 1/batch size."""
+        """Install the optimizer; `rescale_grad` defaults to 1/batch size, where the batch of a
+        'dist_sync' store is the global one (this module's batch times the workers).
+
+        With a kvstore, every context (and, distributed, every worker) starts from the first
+        context's (rank 0's) parameters.
+        """
         self._check_ready("init_optimizer")
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
             return
         kv = self._make_kvstore(kvstore)
         batch_size = self._exec_group.batch_size
+        if kv is not None and "dist" in kv.type and "_sync" in kv.type:
+            batch_size *= kv.num_workers
         rescale_grad = 1.0 / batch_size
         idx2name = dict(enumerate(self._param_names))
         if isinstance(optimizer, str):
@@ -324,9 +332,12 @@ class Module(BaseModule):
         self._kvstore = kv
         self._updater = _opt.get_updater(optimizer)
         if kv is not None:
+            if self._compression_params:
+                kv.set_gradient_compression(self._compression_params)
             args, _ = self._param_arrays()
-            for name in self._param_names:
-                kv.init(name, args[name])
+            group = self._exec_group
+            kv.broadcast(self._param_names, [args[n] for n in self._param_names],
+                         out=[group.param_arrays(n) for n in self._param_names])
         self.optimizer_initialized = True
         if self._preload_opt_states is not None:
             self.load_optimizer_states(self._preload_opt_states)
@@ -437,16 +448,20 @@ class Module(BaseModule):
         self._graph_policy().step(self, data_batch)
 
     def _reduce_gradients(self, indices, names, grads):
-        """Sum each parameter's gradient over the contexts into the first context's array."""
+        """Sum each gradient over the contexts and, with a dist kvstore, over the workers, into
+        every context's copy: one kvstore call for all of them (one flat buffer per dtype, in
+        the order the kvstore was initialised), the same on every worker whatever its bucket."""
         if self._kvstore is not None:
-            for index, name, per_ctx in zip(indices, names, grads):
-                self._kvstore.push(name, per_ctx, priority=-index)
-                self._kvstore.pull(name, out=per_ctx, priority=-index)
+            self._kvstore.allreduce(names, grads)
         elif len(self._context) > 1:
             with torch.no_grad():
                 for per_ctx in grads:
                     for grad in per_ctx[1:]:
                         per_ctx[0].tensor.add_(grad.tensor.to(per_ctx[0].tensor.device))
+
+    def _dist_kvstore(self):
+        kv = self._kvstore
+        return kv if kv is not None and kv.num_workers > 1 else None
 
     def release_outputs(self):
         """Drop the last forward's outputs and graph (BucketingModule does this for the bucket
@@ -486,8 +501,11 @@ class Module(BaseModule):
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
-        """`prefix-symbol.json`, `prefix-%04d.params` and optionally `prefix-%04d.states`."""
+        """`prefix-symbol.json`, `prefix-%04d.params` and optionally `prefix-%04d.states`
+        (on rank 0 only when training with a dist kvstore)."""
         from ..model import params_file
+        if not writes_checkpoints():
+            return
         self._symbol.save(f"{prefix}-symbol.json", remove_amp_cast=remove_amp_cast)
         self.save_params(params_file(prefix, epoch))
         self.logger.info('Saved checkpoint to "%s"', params_file(prefix, epoch))

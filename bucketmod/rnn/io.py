@@ -10,7 +10,7 @@ import random
 import numpy as np
 import torch
 
-from ..io import DataBatch, DataDesc, DataIter
+from ..io import DataBatch, DataDesc, DataIter, check_part
 from ..ndarray.ndarray import NDArray, array
 
 
@@ -98,6 +98,11 @@ class BucketSentenceIter(DataIter):
         data_name, label_name: names in `provide_data`/`provide_label`.
         dtype: dtype of data and label arrays.
         layout: 'NT' gives `[batch_size, bucket]` arrays, 'TN' gives `[bucket, batch_size]`.
+        num_parts, part_index: keep only part `part_index` of `num_parts` equal contiguous
+            parts of each bucket's sentences (one part per worker of a dist kvstore), so every
+            worker serves the same number of batches of each bucket; a bucket's last
+            `len % num_parts` sentences are left out. Workers shuffle their parts on their own,
+            so in one step they may be in different buckets.
 
     Attributes:
         buckets: the bucket lengths that hold at least one sentence, sorted.
@@ -105,8 +110,10 @@ class BucketSentenceIter(DataIter):
     """
 
     def __init__(self, sentences, batch_size, buckets=None, invalid_label=-1, data_name="data",
-                 label_name="softmax_label", dtype="float32", layout="NT"):
+                 label_name="softmax_label", dtype="float32", layout="NT", num_parts=1,
+                 part_index=0):
         super().__init__()
+        check_part("BucketSentenceIter", num_parts, part_index, None)
         if layout not in ("NT", "TN"):
             raise ValueError(f"BucketSentenceIter: layout must be 'NT' (batch major) or 'TN' "
                              f"(time major), got {layout!r}")
@@ -132,7 +139,11 @@ class BucketSentenceIter(DataIter):
             raise ValueError(f"BucketSentenceIter: no sentence fits any bucket (buckets "
                              f"{buckets}, {len(sentences)} sentences, batch_size {batch_size})")
         self.buckets = [buckets[i] for i in kept]
-        self.data = [np.asarray(per_bucket[i], dtype=dtype) for i in kept]
+        self.data = []
+        for i in kept:
+            share = len(per_bucket[i]) // num_parts
+            rows = per_bucket[i][part_index * share:(part_index + 1) * share]
+            self.data.append(np.asarray(rows, dtype=dtype).reshape(len(rows), buckets[i]))
         self.batch_size = batch_size
         self.data_name = data_name
         self.label_name = label_name

@@ -304,3 +304,35 @@ def test_prefetching_iter_exit_while_fetching():
     done = subprocess.run([sys.executable, "-c", _EXIT_WHILE_FETCHING], capture_output=True,
                           text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_ndarray_iter_parts_are_equal_and_disjoint():
+    parts = [NDArrayIter(DATA10, LABEL10, batch_size=2, num_parts=3, part_index=k)
+             for k in range(3)]
+    labels = [[b.label[0].asnumpy().ravel().tolist() for b in it] for it in parts]
+    assert labels == [[[0, 10], [20, 0]], [[30, 40], [50, 30]], [[60, 70], [80, 60]]]
+    assert [b.pad for b in parts[2]] == []          # consumed above
+    parts[2].reset()
+    assert [b.pad for b in parts[2]] == [0, 1]
+    assert parts[0].provide_data[0].shape == (2, 2, 2)
+    for kwargs, words in (({"num_parts": 0}, "at least 1"),
+                          ({"num_parts": 2, "part_index": 2}, r"part_index must be in \[0, 2\)"),
+                          ({"num_parts": 11}, "10 examples cannot be split into 11"),
+                          ({"num_parts": 2.0}, "num_parts must be an int")):
+        with pytest.raises(ValueError, match=words):
+            NDArrayIter(DATA10, LABEL10, batch_size=2, **kwargs)
+
+
+def test_shard_iter_gives_each_part_every_nth_batch():
+    full = [b.label[0].asnumpy().ravel().tolist()
+            for b in NDArrayIter(DATA10, LABEL10, batch_size=2)]
+    shards = [mx.io.ShardIter(NDArrayIter(DATA10, LABEL10, batch_size=2), 2, k)
+              for k in range(2)]
+    for _ in range(2):
+        got = [[b.label[0].asnumpy().ravel().tolist() for b in it] for it in shards]
+        assert got == [full[0:4:2], full[1:4:2]]   # the 5th batch has no partner: left out
+        for it in shards:
+            it.reset()
+    assert shards[0].batch_size == 2 and shards[0].provide_label[0].name == "softmax_label"
+    with pytest.raises(ValueError, match="part_index must be in"):
+        mx.io.ShardIter(NDArrayIter(DATA10, batch_size=2), 2, -1)

@@ -1,6 +1,7 @@
 """encode_sentences and BucketSentenceIter against MXNet 1.9.1 (tests/golden/make_io.py)."""
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,18 @@ def test_encode_sentences_unknown_token_against_mxnet(case):
             assert (coded, out) == (want["coded"], want["result_vocab"])
     else:
         assert unk_id not in vocab.values() and unk_id > first_use
+
+
+def test_bucket_sentence_iter_parts_serve_the_same_batches_per_bucket(capsys):
+    full = BucketSentenceIter(SENTS, 2, buckets=[4, 8, 10])
+    parts = [BucketSentenceIter(SENTS, 2, buckets=[4, 8, 10], num_parts=2, part_index=k)
+             for k in range(2)]
+    for b, whole in enumerate(full.data):
+        rows = [Counter(map(tuple, part.data[b].tolist())) for part in parts]
+        assert [sum(r.values()) for r in rows] == [len(whole) // 2] * 2
+        assert rows[0] + rows[1] <= Counter(map(tuple, whole.tolist()))
+    assert parts[0].buckets == parts[1].buckets == full.buckets
+    keys = [sorted(b.bucket_key for b in part) for part in parts]
+    assert keys[0] == keys[1] and len(keys[0]) == sum(len(d) // 2 // 2 for d in full.data)
+    with pytest.raises(ValueError, match="part_index must be in"):
+        BucketSentenceIter(SENTS, 2, num_parts=2, part_index=3)
