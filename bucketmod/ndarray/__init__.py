@@ -1,20 +1,20 @@
 """`mx.nd`: NDArray, its constructors, save/load, and every registered operator imperatively."""
 from .. import random  # noqa: F401  (mx.nd.random, as in MXNet)
-from .ndarray import (
-                      NDArray,
-                      arange,
-                      array,
-                      as_tensor,
-                      concat,
-                      dot,
-                      empty,
-                      from_tensor,
-                      full,
-                      ones,
-                      waitall,
-                      zeros,
-)
 from ..ops import exists as _exists
+from .ndarray import (
+    NDArray,
+    arange,
+    array,
+    as_tensor,
+    concat,
+    dot,
+    empty,
+    from_tensor,
+    full,
+    ones,
+    waitall,
+    zeros,
+)
 from .op_functions import install as _install
 from .op_functions import make_function as _make_function
 from .serialization import load, load_bytes, load_frombuffer, save, save_bytes

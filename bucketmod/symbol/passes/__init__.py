@@ -14,8 +14,9 @@ import warnings
 from ...base import MXNetError
 from ..graph import infer_shapes
 from .cells import fuse_cells
+from .sequences import fuse_sequences
 
-PASSES = [("cells", fuse_cells)]
+PASSES = [("cells", fuse_cells), ("sequences", fuse_sequences)]
 
 
 class PassWarning(UserWarning):
