@@ -1,10 +1,11 @@
-"""LSTM in MXNet's gate order (i, f, c, o), a whole sequence per launch.
+"""LSTM in MXNet's gate order (i, f, c, o), a whole sequence at a time.
 
-The i2h GEMM of every step is hoisted into one GEMM before the recurrence; then one kernel
-runs all T steps (program = a block of batch rows; per step the recurrent GEMM tile by tile,
-the gates, the state update), keeping the gate pre-activations and the cells for the backward.
-The backward kernel walks the steps in reverse, writing each step's gate gradients; the weight
-and input gradients of all steps are then three batched GEMMs. Derivation: kernels/README.md.
+The i2h GEMM of every step is hoisted into one GEMM; one kernel then runs the recurrence (each
+program owns 16 hidden units of every gate for 16 batch rows, its slice of Wh on chip; steps
+are separated by a barrier over the programs of a row block, see kernels/_recurrent.py),
+keeping the gate pre-activations and cells; the backward kernel walks the steps in reverse
+writing each step's gate gradients, and the weight and input gradients of all steps are three
+batched GEMMs. Derivation: kernels/README.md.
 """
 import torch
 import triton

@@ -2,8 +2,8 @@
 h2h candidate as torch.nn.GRU does): `gru_sequence`, its one-step case `gru_cell`, and the
 operators `_fused_gru_cell`, `_gru_sequence` and `RNN` (mode 'gru') that call it.
 
-CUDA: the whole-sequence Triton kernels of kernels/gru.py. CPU: ATen's GRU (`torch._VF.gru`);
-per-sample lengths on the CPU run the reference loop under autograd.
+Triton: the whole-sequence kernels of kernels/gru.py. torch: ATen's GRU (`torch._VF.gru`);
+per-sample lengths on the torch path run the reference loop under autograd (see ops/lstm.py).
 """
 import torch
 

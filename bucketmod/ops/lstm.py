@@ -2,11 +2,11 @@
 sequence, `lstm_cell` is its one-step case, and the operators `_fused_lstm_cell`,
 `_lstm_sequence` (put in the graph by the passes) and `RNN` (mode 'lstm') all call it.
 
-CUDA: the whole-sequence Triton kernels of kernels/lstm.py (`LSTMSequenceFunction`). CPU:
-ATen's LSTM (`torch._VF.lstm`, oneDNN's fused LSTM for float32/bfloat16), which takes MXNet's
-separate i2h/h2h weights as they are, gates in the same order. Per-sample lengths or state
-clipping on the CPU, and state clipping on CUDA, run the reference loop `lstm_seq_ref` under
-autograd.
+Triton (CUDA tensors under the default backend): the whole-sequence kernels of kernels/lstm.py
+(`LSTMSequenceFunction`). torch (CPU tensors, or `BUCKETMOD_BACKEND=torch`): ATen's LSTM
+(`torch._VF.lstm`: oneDNN's fused LSTM on the CPU, cuDNN on CUDA), which takes MXNet's separate
+i2h/h2h weights as they are, gates in the same order. Per-sample lengths on the torch path,
+and state clipping anywhere, run the reference loop `lstm_seq_ref` under autograd.
 """
 import torch
 

@@ -2,8 +2,8 @@
 `h' = act(x Wiᵀ + bi + h Whᵀ + bh)`. `vanilla_rnn_sequence`, its one-step case
 `vanilla_rnn_cell`, and the operators `_fused_rnn_cell`, `_rnn_sequence` and `RNN` that call it.
 
-CUDA: the whole-sequence Triton kernels of kernels/vanilla_rnn.py. CPU: ATen's RNN
-(`torch._VF.rnn_tanh`/`rnn_relu`); per-sample lengths on the CPU run the reference loop.
+Triton: the whole-sequence kernels of kernels/vanilla_rnn.py. torch: ATen's RNN
+(`torch._VF.rnn_tanh`/`rnn_relu`); per-sample lengths on the torch path run the reference loop.
 """
 import torch
 
