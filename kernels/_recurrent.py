@@ -84,28 +84,72 @@ def mm(a, b, acc, INPUT_PRECISION: tl.constexpr, UPCAST: tl.constexpr):
 
 
 @triton.jit
-def h2h_gate(p_h, stride_hb, o_b, B, w, row0, o_n, H, stride_w,
-             INPUT_PRECISION: tl.constexpr, UPCAST: tl.constexpr, BLOCK_K: tl.constexpr):
-    """`h[o_b, :] @ w[row0 + o_n, :]ᵀ` -> `[BLOCK_B, BLOCK_N]` float32, the weights streamed
-    (the state `h` `[B, H]` at `p_h`, row stride `stride_hb`)."""
+def program_tile(B, H, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr):
+    """`(i_b, o_b, o_n, mask)`: this program's row block, its rows, its hidden units."""
+    i_b = tl.program_id(1)
+    o_b = i_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
+    o_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    return i_b, o_b, o_n, (o_b < B)[:, None] & (o_n < H)[None, :]
+
+
+@triton.jit
+def weight_tile(w, row0, o_n, H, stride_w, W_ON_CHIP: tl.constexpr, FORWARD: tl.constexpr,
+                BLOCK_K: tl.constexpr):
+    """This program's slice of one gate's block of Wh (rows `row0 + o_n` forward, its columns
+    `o_n` backward), as the `[H, BLOCK_N]` B operand, when it stays on chip; else `w` itself."""
+    if W_ON_CHIP:
+        if FORWARD:
+            tile = w_rows_tile(w, row0, o_n, 0, H, stride_w, BLOCK_K)
+        else:
+            tile = w_cols_tile(w, row0, o_n, 0, H, stride_w, BLOCK_K)
+    else:
+        tile = w
+    return tile
+
+
+@triton.jit
+def state_rows(p_h, stride_hb, o_b, B, H, W_ON_CHIP: tl.constexpr, BLOCK_K: tl.constexpr):
+    """The whole `h_{t-1}` of this program's rows, read once per step when the weights are on
+    chip (one K tile); the streamed GEMM reads it tile by tile instead."""
+    if W_ON_CHIP:
+        rows = rows_tile(p_h, o_b, 0, B, H, stride_hb, BLOCK_K)
+    else:
+        rows = p_h
+    return rows
+
+
+@triton.jit
+def h2h(b_h, p_h, stride_hb, o_b, B, w, w_tile, row0, o_n, H, stride_w,
+        W_ON_CHIP: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+        BLOCK_K: tl.constexpr):
+    """`h_{t-1}[o_b, :] @ Wh[row0 + o_n, :]ᵀ` -> `[BLOCK_B, BLOCK_N]` float32, from `b_h` and
+    the on-chip tile, or streamed (h `[B, H]` at `p_h`, row stride `stride_hb`)."""
     acc = tl.zeros((o_b.shape[0], o_n.shape[0]), dtype=tl.float32)
-    for k0 in range(0, H, BLOCK_K):
-        acc = mm(rows_tile(p_h, o_b, k0, B, H, stride_hb, BLOCK_K),
-                 w_rows_tile(w, row0, o_n, k0, H, stride_w, BLOCK_K), acc, INPUT_PRECISION,
-                 UPCAST)
+    if W_ON_CHIP:
+        acc = mm(b_h, w_tile, acc, INPUT_PRECISION, UPCAST)
+    else:
+        for k0 in range(0, H, BLOCK_K):
+            acc = mm(rows_tile(p_h, o_b, k0, B, H, stride_hb, BLOCK_K),
+                     w_rows_tile(w, row0, o_n, k0, H, stride_w, BLOCK_K), acc, INPUT_PRECISION,
+                     UPCAST)
     return acc
 
 
 @triton.jit
-def dgate_w(p_dg, stride_db, o_b, B, w, row0, o_n, H, stride_w,
-            INPUT_PRECISION: tl.constexpr, UPCAST: tl.constexpr, BLOCK_K: tl.constexpr):
-    """`dG[o_b, row0:row0+H] @ w[row0:row0+H, o_n]` -> `[BLOCK_B, BLOCK_N]` float32, one
-    gate's share of the gradient reaching `h_{t-1}`, the weights streamed."""
+def dgates_wh(p_dg, stride_db, o_b, B, w, w_tile, row0, o_n, H, stride_w,
+              W_ON_CHIP: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+              BLOCK_K: tl.constexpr):
+    """`dG[o_b, row0:row0+H] @ Wh[row0:row0+H, o_n]` -> `[BLOCK_B, BLOCK_N]` float32: one
+    gate's share of the gradient reaching `h_{t-1}` (`dG` `[B, G*H]` at `p_dg`)."""
     acc = tl.zeros((o_b.shape[0], o_n.shape[0]), dtype=tl.float32)
-    for k0 in range(0, H, BLOCK_K):
-        acc = mm(rows_tile(p_dg + row0, o_b, k0, B, H, stride_db, BLOCK_K),
-                 w_cols_tile(w, row0, o_n, k0, H, stride_w, BLOCK_K), acc, INPUT_PRECISION,
-                 UPCAST)
+    if W_ON_CHIP:
+        acc = mm(rows_tile(p_dg + row0, o_b, 0, B, H, stride_db, BLOCK_K), w_tile, acc,
+                 INPUT_PRECISION, UPCAST)
+    else:
+        for k0 in range(0, H, BLOCK_K):
+            acc = mm(rows_tile(p_dg + row0, o_b, k0, B, H, stride_db, BLOCK_K),
+                     w_cols_tile(w, row0, o_n, k0, H, stride_w, BLOCK_K), acc, INPUT_PRECISION,
+                     UPCAST)
     return acc
 
 

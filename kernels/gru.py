@@ -12,7 +12,7 @@ import triton.language as tl
 
 from . import _recurrent as rec
 from ._common import check_dtype
-from ._recurrent import dgate_w, grid_sync, h2h_gate, mm, rows_tile, w_cols_tile, w_rows_tile
+from ._recurrent import dgates_wh, grid_sync, h2h, program_tile, state_rows, weight_tile
 from .activation import sigmoid, tanh
 
 
@@ -51,14 +51,10 @@ def gru_seq_fwd_kernel(gx, w, bhn, h0, hs, ghn, seq_lens, sync, T, t_start, t_st
     # gx: [T, B, 3H] f32, x Wiᵀ + bi + (bh_r, bh_z, 0) in; r and z pre-activations out (the n
     # part stays). w: [3H, H]; bhn: [H], the candidate's h2h bias. h0: [B, H] (hs's dtype).
     # hs: [T, B, H]; ghn: [T, B, H] f32, h Wnᵀ + bh_n of each step; hs and ghn share strides.
-    i_n, i_b = tl.program_id(0), tl.program_id(1)
-    o_b = i_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
-    o_n = i_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    m = (o_b < B)[:, None] & (o_n < H)[None, :]
-    if W_ON_CHIP:
-        w_r = w_rows_tile(w, 0, o_n, 0, H, stride_w, BLOCK_K)
-        w_z = w_rows_tile(w, H, o_n, 0, H, stride_w, BLOCK_K)
-        w_n = w_rows_tile(w, 2 * H, o_n, 0, H, stride_w, BLOCK_K)
+    i_b, o_b, o_n, m = program_tile(B, H, BLOCK_B, BLOCK_N)
+    w_r = weight_tile(w, 0, o_n, H, stride_w, W_ON_CHIP, True, BLOCK_K)
+    w_z = weight_tile(w, H, o_n, H, stride_w, W_ON_CHIP, True, BLOCK_K)
+    w_n = weight_tile(w, 2 * H, o_n, H, stride_w, W_ON_CHIP, True, BLOCK_K)
     b_bhn = tl.zeros((BLOCK_N,), dtype=tl.float32)
     if HAS_BHN:
         b_bhn = tl.load(bhn + o_n, mask=o_n < H, other=0.0).to(tl.float32)
@@ -70,22 +66,16 @@ def gru_seq_fwd_kernel(gx, w, bhn, h0, hs, ghn, seq_lens, sync, T, t_start, t_st
             p_h, stride_hb = h0, H
         else:
             p_h, stride_hb = hs + (t64 - 1) * stride_st, stride_sb
+        b_h = state_rows(p_h, stride_hb, o_b, B, H, W_ON_CHIP, BLOCK_K)
         p_g = gx + t64 * stride_gt + o_b[:, None] * stride_gb + o_n[None, :]
-        b_r = tl.load(p_g, mask=m, other=0.0)
-        b_z = tl.load(p_g + H, mask=m, other=0.0)
-        b_hn = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32) + b_bhn[None, :]
-        if W_ON_CHIP:
-            b_h = rows_tile(p_h, o_b, 0, B, H, stride_hb, BLOCK_K)
-            b_r = mm(b_h, w_r, b_r, INPUT_PRECISION, UPCAST)
-            b_z = mm(b_h, w_z, b_z, INPUT_PRECISION, UPCAST)
-            b_hn = mm(b_h, w_n, b_hn, INPUT_PRECISION, UPCAST)
-        else:
-            b_r += h2h_gate(p_h, stride_hb, o_b, B, w, 0, o_n, H, stride_w, INPUT_PRECISION,
-                            UPCAST, BLOCK_K)
-            b_z += h2h_gate(p_h, stride_hb, o_b, B, w, H, o_n, H, stride_w, INPUT_PRECISION,
-                            UPCAST, BLOCK_K)
-            b_hn += h2h_gate(p_h, stride_hb, o_b, B, w, 2 * H, o_n, H, stride_w,
-                             INPUT_PRECISION, UPCAST, BLOCK_K)
+        b_r = tl.load(p_g, mask=m, other=0.0) + h2h(
+            b_h, p_h, stride_hb, o_b, B, w, w_r, 0, o_n, H, stride_w, W_ON_CHIP, INPUT_PRECISION,
+            UPCAST, BLOCK_K)
+        b_z = tl.load(p_g + H, mask=m, other=0.0) + h2h(
+            b_h, p_h, stride_hb, o_b, B, w, w_z, H, o_n, H, stride_w, W_ON_CHIP, INPUT_PRECISION,
+            UPCAST, BLOCK_K)
+        b_hn = b_bhn[None, :] + h2h(b_h, p_h, stride_hb, o_b, B, w, w_n, 2 * H, o_n, H,
+                                    stride_w, W_ON_CHIP, INPUT_PRECISION, UPCAST, BLOCK_K)
         tl.store(p_g, b_r, mask=m)
         tl.store(p_g + H, b_z, mask=m)
         b_hp = tl.load(p_h + o_b[:, None] * stride_hb + o_n[None, :], mask=m,
@@ -115,15 +105,11 @@ def gru_seq_bwd_kernel(gates, w, h0, hs, ghn, dhs, dgx, dgh, dh, seq_lens, sync,
     # gates: the forward's gx out; dgx, dgh ([T, B, 3H], w's dtype) share its strides: the grads
     # reaching the i2h and h2h GEMMs. dh: [B, H] f32, the part of dh_{t-1} that skips the h2h
     # GEMM (z·dh, or all of dh on padded steps) between iterations, dh0 out.
-    i_n, i_b = tl.program_id(0), tl.program_id(1)
-    o_b = i_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
-    o_n = i_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    m = (o_b < B)[:, None] & (o_n < H)[None, :]
+    i_b, o_b, o_n, m = program_tile(B, H, BLOCK_B, BLOCK_N)
     o_d = o_b[:, None] * H + o_n[None, :]
-    if W_ON_CHIP:
-        w_r = w_cols_tile(w, 0, o_n, 0, H, stride_w, BLOCK_K)
-        w_z = w_cols_tile(w, H, o_n, 0, H, stride_w, BLOCK_K)
-        w_n = w_cols_tile(w, 2 * H, o_n, 0, H, stride_w, BLOCK_K)
+    w_r = weight_tile(w, 0, o_n, H, stride_w, W_ON_CHIP, False, BLOCK_K)
+    w_z = weight_tile(w, H, o_n, H, stride_w, W_ON_CHIP, False, BLOCK_K)
+    w_n = weight_tile(w, 2 * H, o_n, H, stride_w, W_ON_CHIP, False, BLOCK_K)
     if IS_VARLEN:
         b_len = tl.load(seq_lens + o_b, mask=o_b < B, other=0)
     for k in range(t_start, t_stop):
@@ -132,17 +118,12 @@ def gru_seq_bwd_kernel(gates, w, h0, hs, ghn, dhs, dgx, dgh, dh, seq_lens, sync,
         b_dh = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
         if k > 0:
             p_dg = dgh + (t64 + 1) * stride_gt
-            if W_ON_CHIP:
-                b_dh = mm(rows_tile(p_dg, o_b, 0, B, H, stride_gb, BLOCK_K), w_r, b_dh,
-                          INPUT_PRECISION, UPCAST)
-                b_dh = mm(rows_tile(p_dg + H, o_b, 0, B, H, stride_gb, BLOCK_K), w_z, b_dh,
-                          INPUT_PRECISION, UPCAST)
-                b_dh = mm(rows_tile(p_dg + 2 * H, o_b, 0, B, H, stride_gb, BLOCK_K), w_n, b_dh,
-                          INPUT_PRECISION, UPCAST)
-            else:
-                for row0 in tl.static_range(0, 3):
-                    b_dh += dgate_w(p_dg, stride_gb, o_b, B, w, row0 * H, o_n, H, stride_w,
-                                    INPUT_PRECISION, UPCAST, BLOCK_K)
+            b_dh += dgates_wh(p_dg, stride_gb, o_b, B, w, w_r, 0, o_n, H, stride_w, W_ON_CHIP,
+                              INPUT_PRECISION, UPCAST, BLOCK_K)
+            b_dh += dgates_wh(p_dg, stride_gb, o_b, B, w, w_z, H, o_n, H, stride_w, W_ON_CHIP,
+                              INPUT_PRECISION, UPCAST, BLOCK_K)
+            b_dh += dgates_wh(p_dg, stride_gb, o_b, B, w, w_n, 2 * H, o_n, H, stride_w,
+                              W_ON_CHIP, INPUT_PRECISION, UPCAST, BLOCK_K)
             b_dh += tl.load(dh + o_d, mask=m, other=0.0)
         if t < 0:
             tl.store(dh + o_d, b_dh, mask=m)

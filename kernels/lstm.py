@@ -13,7 +13,7 @@ import triton.language as tl
 
 from . import _recurrent as rec
 from ._common import check_dtype
-from ._recurrent import dgate_w, grid_sync, h2h_gate, mm, rows_tile, w_cols_tile, w_rows_tile
+from ._recurrent import dgates_wh, grid_sync, h2h, program_tile, state_rows, weight_tile
 from .activation import sigmoid, tanh
 
 
@@ -61,15 +61,11 @@ def lstm_seq_fwd_kernel(gx, w, h0, c0, hs, cs, seq_lens, sync, T, t_start, t_sto
                         BLOCK_K: tl.constexpr):
     # gx: [T, B, 4H] f32, x Wiᵀ + bi + bh in, gate pre-activations out. w: [4H, H].
     # h0: [B, H] (hs's dtype), c0: [B, H] f32, contiguous. hs, cs (f32): [T, B, H], same strides.
-    i_n, i_b = tl.program_id(0), tl.program_id(1)
-    o_b = i_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
-    o_n = i_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    m = (o_b < B)[:, None] & (o_n < H)[None, :]
-    if W_ON_CHIP:
-        w_i = w_rows_tile(w, 0, o_n, 0, H, stride_w, BLOCK_K)
-        w_f = w_rows_tile(w, H, o_n, 0, H, stride_w, BLOCK_K)
-        w_g = w_rows_tile(w, 2 * H, o_n, 0, H, stride_w, BLOCK_K)
-        w_o = w_rows_tile(w, 3 * H, o_n, 0, H, stride_w, BLOCK_K)
+    i_b, o_b, o_n, m = program_tile(B, H, BLOCK_B, BLOCK_N)
+    w_i = weight_tile(w, 0, o_n, H, stride_w, W_ON_CHIP, True, BLOCK_K)
+    w_f = weight_tile(w, H, o_n, H, stride_w, W_ON_CHIP, True, BLOCK_K)
+    w_g = weight_tile(w, 2 * H, o_n, H, stride_w, W_ON_CHIP, True, BLOCK_K)
+    w_o = weight_tile(w, 3 * H, o_n, H, stride_w, W_ON_CHIP, True, BLOCK_K)
     if IS_VARLEN:
         b_len = tl.load(seq_lens + o_b, mask=o_b < B, other=0)
     for t in range(t_start, t_stop):
@@ -78,26 +74,20 @@ def lstm_seq_fwd_kernel(gx, w, h0, c0, hs, cs, seq_lens, sync, T, t_start, t_sto
             p_h, p_c, stride_hb = h0, c0, H
         else:
             p_h, p_c, stride_hb = hs + (t64 - 1) * stride_st, cs + (t64 - 1) * stride_st, stride_sb
+        b_h = state_rows(p_h, stride_hb, o_b, B, H, W_ON_CHIP, BLOCK_K)
         p_g = gx + t64 * stride_gt + o_b[:, None] * stride_gb + o_n[None, :]
-        b_i = tl.load(p_g, mask=m, other=0.0)
-        b_f = tl.load(p_g + H, mask=m, other=0.0)
-        b_g = tl.load(p_g + 2 * H, mask=m, other=0.0)
-        b_o = tl.load(p_g + 3 * H, mask=m, other=0.0)
-        if W_ON_CHIP:
-            b_h = rows_tile(p_h, o_b, 0, B, H, stride_hb, BLOCK_K)
-            b_i = mm(b_h, w_i, b_i, INPUT_PRECISION, UPCAST)
-            b_f = mm(b_h, w_f, b_f, INPUT_PRECISION, UPCAST)
-            b_g = mm(b_h, w_g, b_g, INPUT_PRECISION, UPCAST)
-            b_o = mm(b_h, w_o, b_o, INPUT_PRECISION, UPCAST)
-        else:
-            b_i += h2h_gate(p_h, stride_hb, o_b, B, w, 0, o_n, H, stride_w, INPUT_PRECISION,
-                            UPCAST, BLOCK_K)
-            b_f += h2h_gate(p_h, stride_hb, o_b, B, w, H, o_n, H, stride_w, INPUT_PRECISION,
-                            UPCAST, BLOCK_K)
-            b_g += h2h_gate(p_h, stride_hb, o_b, B, w, 2 * H, o_n, H, stride_w,
-                            INPUT_PRECISION, UPCAST, BLOCK_K)
-            b_o += h2h_gate(p_h, stride_hb, o_b, B, w, 3 * H, o_n, H, stride_w,
-                            INPUT_PRECISION, UPCAST, BLOCK_K)
+        b_i = tl.load(p_g, mask=m, other=0.0) + h2h(
+            b_h, p_h, stride_hb, o_b, B, w, w_i, 0, o_n, H, stride_w, W_ON_CHIP, INPUT_PRECISION,
+            UPCAST, BLOCK_K)
+        b_f = tl.load(p_g + H, mask=m, other=0.0) + h2h(
+            b_h, p_h, stride_hb, o_b, B, w, w_f, H, o_n, H, stride_w, W_ON_CHIP, INPUT_PRECISION,
+            UPCAST, BLOCK_K)
+        b_g = tl.load(p_g + 2 * H, mask=m, other=0.0) + h2h(
+            b_h, p_h, stride_hb, o_b, B, w, w_g, 2 * H, o_n, H, stride_w, W_ON_CHIP,
+            INPUT_PRECISION, UPCAST, BLOCK_K)
+        b_o = tl.load(p_g + 3 * H, mask=m, other=0.0) + h2h(
+            b_h, p_h, stride_hb, o_b, B, w, w_o, 3 * H, o_n, H, stride_w, W_ON_CHIP,
+            INPUT_PRECISION, UPCAST, BLOCK_K)
         tl.store(p_g, b_i, mask=m)
         tl.store(p_g + H, b_f, mask=m)
         tl.store(p_g + 2 * H, b_g, mask=m)
@@ -105,14 +95,14 @@ def lstm_seq_fwd_kernel(gx, w, h0, c0, hs, cs, seq_lens, sync, T, t_start, t_sto
         o_prev = o_b[:, None] * stride_hb + o_n[None, :]
         b_cp = tl.load(p_c + o_prev, mask=m, other=0.0)
         b_c = sigmoid(b_f) * b_cp + sigmoid(b_i) * tanh(b_g)
-        b_h = sigmoid(b_o) * tanh(b_c)
+        b_hn = sigmoid(b_o) * tanh(b_c)
         if IS_VARLEN:
             valid = (t < b_len)[:, None]
             b_c = tl.where(valid, b_c, b_cp)
-            b_h = tl.where(valid, b_h, tl.load(p_h + o_prev, mask=m, other=0.0).to(tl.float32))
+            b_hn = tl.where(valid, b_hn, tl.load(p_h + o_prev, mask=m, other=0.0).to(tl.float32))
         o_s = t64 * stride_st + o_b[:, None] * stride_sb + o_n[None, :]
         tl.store(cs + o_s, b_c, mask=m)
-        tl.store(hs + o_s, b_h.to(hs.dtype.element_ty), mask=m)
+        tl.store(hs + o_s, b_hn.to(hs.dtype.element_ty), mask=m)
         if GRID_SYNC:
             grid_sync(sync, i_b, tl.num_programs(0) * (t - t_start + 1))
 
@@ -131,16 +121,12 @@ def lstm_seq_bwd_kernel(gates, w, c0, cs, dhs, dgates, dh, dc, seq_lens, sync, T
     # gates: [T, B, 4H] f32 pre-activations; dgates (w's dtype) shares their strides. cs: [T, B,
     # H] f32; dhs: grad of hs, strides (stride_dt, stride_db). dc: [B, H] f32, the last cell's
     # grad in, c0's out. dh: [B, H] f32, padded steps' pass-through between iterations, dh0 out.
-    i_n, i_b = tl.program_id(0), tl.program_id(1)
-    o_b = i_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
-    o_n = i_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    m = (o_b < B)[:, None] & (o_n < H)[None, :]
+    i_b, o_b, o_n, m = program_tile(B, H, BLOCK_B, BLOCK_N)
     o_d = o_b[:, None] * H + o_n[None, :]
-    if W_ON_CHIP:
-        w_i = w_cols_tile(w, 0, o_n, 0, H, stride_w, BLOCK_K)
-        w_f = w_cols_tile(w, H, o_n, 0, H, stride_w, BLOCK_K)
-        w_g = w_cols_tile(w, 2 * H, o_n, 0, H, stride_w, BLOCK_K)
-        w_o = w_cols_tile(w, 3 * H, o_n, 0, H, stride_w, BLOCK_K)
+    w_i = weight_tile(w, 0, o_n, H, stride_w, W_ON_CHIP, False, BLOCK_K)
+    w_f = weight_tile(w, H, o_n, H, stride_w, W_ON_CHIP, False, BLOCK_K)
+    w_g = weight_tile(w, 2 * H, o_n, H, stride_w, W_ON_CHIP, False, BLOCK_K)
+    w_o = weight_tile(w, 3 * H, o_n, H, stride_w, W_ON_CHIP, False, BLOCK_K)
     if IS_VARLEN:
         b_len = tl.load(seq_lens + o_b, mask=o_b < B, other=0)
     for k in range(t_start, t_stop):
@@ -149,19 +135,14 @@ def lstm_seq_bwd_kernel(gates, w, c0, cs, dhs, dgates, dh, dc, seq_lens, sync, T
         b_dh = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
         if k > 0:
             p_dg = dgates + (t64 + 1) * stride_gt
-            if W_ON_CHIP:
-                b_dh = mm(rows_tile(p_dg, o_b, 0, B, H, stride_gb, BLOCK_K), w_i, b_dh,
-                          INPUT_PRECISION, UPCAST)
-                b_dh = mm(rows_tile(p_dg + H, o_b, 0, B, H, stride_gb, BLOCK_K), w_f, b_dh,
-                          INPUT_PRECISION, UPCAST)
-                b_dh = mm(rows_tile(p_dg + 2 * H, o_b, 0, B, H, stride_gb, BLOCK_K), w_g, b_dh,
-                          INPUT_PRECISION, UPCAST)
-                b_dh = mm(rows_tile(p_dg + 3 * H, o_b, 0, B, H, stride_gb, BLOCK_K), w_o, b_dh,
-                          INPUT_PRECISION, UPCAST)
-            else:
-                for row0 in tl.static_range(0, 4):
-                    b_dh += dgate_w(p_dg, stride_gb, o_b, B, w, row0 * H, o_n, H, stride_w,
-                                    INPUT_PRECISION, UPCAST, BLOCK_K)
+            b_dh += dgates_wh(p_dg, stride_gb, o_b, B, w, w_i, 0, o_n, H, stride_w, W_ON_CHIP,
+                              INPUT_PRECISION, UPCAST, BLOCK_K)
+            b_dh += dgates_wh(p_dg, stride_gb, o_b, B, w, w_f, H, o_n, H, stride_w, W_ON_CHIP,
+                              INPUT_PRECISION, UPCAST, BLOCK_K)
+            b_dh += dgates_wh(p_dg, stride_gb, o_b, B, w, w_g, 2 * H, o_n, H, stride_w,
+                              W_ON_CHIP, INPUT_PRECISION, UPCAST, BLOCK_K)
+            b_dh += dgates_wh(p_dg, stride_gb, o_b, B, w, w_o, 3 * H, o_n, H, stride_w,
+                              W_ON_CHIP, INPUT_PRECISION, UPCAST, BLOCK_K)
             if IS_VARLEN:
                 b_dh += tl.load(dh + o_d, mask=m, other=0.0)
         if t < 0:

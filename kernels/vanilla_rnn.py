@@ -11,7 +11,7 @@ import triton.language as tl
 
 from . import _recurrent as rec
 from ._common import check_dtype
-from ._recurrent import dgate_w, grid_sync, h2h_gate, mm, rows_tile, w_cols_tile, w_rows_tile
+from ._recurrent import dgates_wh, grid_sync, h2h, program_tile, state_rows, weight_tile
 from .activation import act_fwd, act_grad_from_y
 
 RNN_ACTS = ("tanh", "relu")
@@ -48,12 +48,8 @@ def vanilla_rnn_seq_fwd_kernel(gx, w, h0, hs, seq_lens, sync, T, t_start, t_stop
                                BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr,
                                BLOCK_K: tl.constexpr):
     # gx: [T, B, H] f32, x Wiᵀ + bi + bh. w: [H, H]. h0: [B, H] (hs's dtype). hs: [T, B, H].
-    i_n, i_b = tl.program_id(0), tl.program_id(1)
-    o_b = i_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
-    o_n = i_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    m = (o_b < B)[:, None] & (o_n < H)[None, :]
-    if W_ON_CHIP:
-        w_h = w_rows_tile(w, 0, o_n, 0, H, stride_w, BLOCK_K)
+    i_b, o_b, o_n, m = program_tile(B, H, BLOCK_B, BLOCK_N)
+    w_h = weight_tile(w, 0, o_n, H, stride_w, W_ON_CHIP, True, BLOCK_K)
     if IS_VARLEN:
         b_len = tl.load(seq_lens + o_b, mask=o_b < B, other=0)
     for t in range(t_start, t_stop):
@@ -63,13 +59,9 @@ def vanilla_rnn_seq_fwd_kernel(gx, w, h0, hs, seq_lens, sync, T, t_start, t_stop
         else:
             p_h, stride_hb = hs + (t64 - 1) * stride_st, stride_sb
         b_z = tl.load(gx + t64 * stride_gt + o_b[:, None] * stride_gb + o_n[None, :], mask=m,
-                      other=0.0)
-        if W_ON_CHIP:
-            b_z = mm(rows_tile(p_h, o_b, 0, B, H, stride_hb, BLOCK_K), w_h, b_z,
-                     INPUT_PRECISION, UPCAST)
-        else:
-            b_z += h2h_gate(p_h, stride_hb, o_b, B, w, 0, o_n, H, stride_w, INPUT_PRECISION,
-                            UPCAST, BLOCK_K)
+                      other=0.0) + h2h(state_rows(p_h, stride_hb, o_b, B, H, W_ON_CHIP, BLOCK_K),
+                                       p_h, stride_hb, o_b, B, w, w_h, 0, o_n, H, stride_w,
+                                       W_ON_CHIP, INPUT_PRECISION, UPCAST, BLOCK_K)
         b_h = act_fwd(b_z, ACTIVATION, 0.0)
         if IS_VARLEN:
             b_h = tl.where((t < b_len)[:, None], b_h, tl.load(
@@ -94,13 +86,9 @@ def vanilla_rnn_seq_bwd_kernel(w, hs, dhs, dz, dh, seq_lens, sync, T, t_start, t
     # Iteration k (0..T) finishes step T-k and starts step T-1-k, as in lstm_seq_bwd_kernel.
     # dz: [T, B, H] (w's dtype), the pre-activation grads, strides (stride_gt, stride_gb).
     # dh: [B, H] f32, padded steps' pass-through between iterations, dh0 out.
-    i_n, i_b = tl.program_id(0), tl.program_id(1)
-    o_b = i_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
-    o_n = i_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    m = (o_b < B)[:, None] & (o_n < H)[None, :]
+    i_b, o_b, o_n, m = program_tile(B, H, BLOCK_B, BLOCK_N)
     o_d = o_b[:, None] * H + o_n[None, :]
-    if W_ON_CHIP:
-        w_h = w_cols_tile(w, 0, o_n, 0, H, stride_w, BLOCK_K)
+    w_h = weight_tile(w, 0, o_n, H, stride_w, W_ON_CHIP, False, BLOCK_K)
     if IS_VARLEN:
         b_len = tl.load(seq_lens + o_b, mask=o_b < B, other=0)
     for k in range(t_start, t_stop):
@@ -108,13 +96,8 @@ def vanilla_rnn_seq_bwd_kernel(w, hs, dhs, dz, dh, seq_lens, sync, T, t_start, t
         t64 = tl.cast(t, tl.int64)
         b_dh = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
         if k > 0:
-            p_dz = dz + (t64 + 1) * stride_gt
-            if W_ON_CHIP:
-                b_dh = mm(rows_tile(p_dz, o_b, 0, B, H, stride_gb, BLOCK_K), w_h, b_dh,
-                          INPUT_PRECISION, UPCAST)
-            else:
-                b_dh += dgate_w(p_dz, stride_gb, o_b, B, w, 0, o_n, H, stride_w,
-                                INPUT_PRECISION, UPCAST, BLOCK_K)
+            b_dh += dgates_wh(dz + (t64 + 1) * stride_gt, stride_gb, o_b, B, w, w_h, 0, o_n, H,
+                              stride_w, W_ON_CHIP, INPUT_PRECISION, UPCAST, BLOCK_K)
             if IS_VARLEN:
                 b_dh += tl.load(dh + o_d, mask=m, other=0.0)
         if t < 0:
