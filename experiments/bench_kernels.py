@@ -32,8 +32,9 @@ PEAKS = {"H100": {"GB/s": 3350.0, "TFLOP/s": {"bf16": 989.0, "fp16": 989.0, "tf3
 DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 TESTS = {"fc": "test_fc.py", "activation": "test_activation.py", "softmax": "test_softmax.py",
          "softmax_output": "test_softmax_output.py", "embedding": "test_embedding.py",
-         "linear_cross_entropy": "test_softmax_output.py", "lstm_cell": "test_rnn_cells.py",
-         "gru_cell": "test_rnn_cells.py"}
+         "linear_cross_entropy": "test_softmax_output.py", "lstm": "test_lstm.py",
+         "gru": "test_gru.py", "vanilla_rnn": "test_vanilla_rnn.py"}
+GATES = {"lstm": 4, "gru": 3, "vanilla_rnn": 1}
 
 
 def environment():
@@ -90,10 +91,12 @@ def cases(op, quick, cuda):
         activation,
         embedding,
         fc,
+        gru,
         linear_cross_entropy,
-        rnn_cell,
+        lstm,
         softmax,
         softmax_output,
+        vanilla_rnn,
     )
     dev = "cuda" if cuda else "cpu"
     rows = [32 * t for t in ((10, 60) if not quick else (2,))]
@@ -151,25 +154,30 @@ def cases(op, quick, cuda):
                         return (lambda: embedding.embedding(idx, w), [w],
                                 2 * M * D * w.element_size(), 0)
                     yield f"{M}x{D}", dk, make
-    elif op in ("lstm_cell", "gru_cell"):
-        G = 4 if op == "lstm_cell" else 3
-        for H in hidden:
-            for dk in dtypes:
-                def make(H=H, dk=dk):
-                    B = 32
-                    x, h = leaf(B, H, dtype=dk), leaf(B, H, dtype=dk)
-                    wi, wh = leaf(G * H, H, dtype=dk, scale=H ** -0.5), \
-                        leaf(G * H, H, dtype=dk, scale=H ** -0.5)
-                    bi, bh = leaf(G * H, dtype=dk), leaf(G * H, dtype=dk)
-                    if op == "lstm_cell":
-                        c = leaf(B, H, dtype=dk)
-                        fn = lambda: rnn_cell.lstm_cell(x, h, c, wi, bi, wh, bh)  # noqa: E731
-                        ins = [x, h, c, wi, bi, wh, bh]
-                    else:
-                        fn = lambda: rnn_cell.gru_cell(x, h, wi, bi, wh, bh)  # noqa: E731
-                        ins = [x, h, wi, bi, wh, bh]
-                    return fn, ins, DT[dk].itemsize * 2 * G * H * H, 2 * 2 * B * G * H * H
-                yield f"B32-H{H}", dk, make
+    elif op in GATES:
+        # whole sequences at the language model's size: batch 32, input = hidden
+        G = GATES[op]
+        for T in ((10, 60) if not quick else (4,)):
+            for H in hidden:
+                for dk in dtypes:
+                    def make(T=T, H=H, dk=dk):
+                        B = 32
+                        x, h = leaf(T, B, H, dtype=dk), leaf(B, H, dtype=dk)
+                        wi, wh = leaf(G * H, H, dtype=dk, scale=H ** -0.5), \
+                            leaf(G * H, H, dtype=dk, scale=H ** -0.5)
+                        bi, bh = leaf(G * H, dtype=dk), leaf(G * H, dtype=dk)
+                        if op == "lstm":
+                            c = leaf(B, H, dtype=dk)
+                            fn = lambda: lstm.lstm_sequence(x, h, c, wi, bi, wh, bh)  # noqa: E731
+                            ins = [x, h, c, wi, bi, wh, bh]
+                        else:
+                            seq = gru.gru_sequence if op == "gru" else \
+                                vanilla_rnn.vanilla_rnn_sequence
+                            fn = lambda: seq(x, h, wi, bi, wh, bh)  # noqa: E731
+                            ins = [x, h, wi, bi, wh, bh]
+                        return (fn, ins, DT[dk].itemsize * 2 * G * H * H,
+                                2 * 2 * T * B * G * H * H)
+                    yield f"T{T}-B32-H{H}", dk, make
 
 
 def x_rows(quick, rows):

@@ -2,17 +2,19 @@
 
 Each family module registers its operators, one table entry each: math (elementwise), reduce,
 shape, index, nn, loss, linalg, random, optimizer, vision (detection and spatial sampling),
-quantization and image; cell_ops/rnn_ops hold the recurrent operators, custom the `Custom`
-operator of mx.operator, fused_fc_ops the operators the graph passes fuse layers into.
+quantization and image; lstm, gru and vanilla_rnn hold the recurrent cells' step, sequence and
+(through rnn_ops) RNN operators, custom the `Custom` operator of mx.operator, fused_fc_ops the
+operators the graph passes fuse layers into.
 """
 from . import (  # noqa: F401  (registers the operators)
-    cell_ops,
     custom,
     fused_fc_ops,
+    gru,
     image,
     index,
     linalg,
     loss,
+    lstm,
     math,
     nn,
     optimizer,
@@ -21,6 +23,7 @@ from . import (  # noqa: F401  (registers the operators)
     reduce,
     rnn_ops,
     shape,
+    vanilla_rnn,
     vision,
 )
 from .registry import OpDef, all_ops, exists, get, register

@@ -40,7 +40,8 @@ _FAMILY_OF_PYTHON = {"random.randn": "random", "random.shuffle": "random",
 def family(op_name):
     """The bucketmod/ops module that registers operator `op_name` ('math', 'nn', ...)."""
     module = registry.get(op_name).extra.get("module", "").rsplit(".", 1)[-1]
-    return {"rnn_ops": "rnn", "cell_ops": "rnn"}.get(module, module)
+    return {"rnn_ops": "rnn", "lstm": "rnn", "gru": "rnn", "vanilla_rnn": "rnn",
+            "recurrent": "rnn"}.get(module, module)
 
 
 def resolve(spec_entry):

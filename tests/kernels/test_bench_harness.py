@@ -21,8 +21,8 @@ def test_bench_kernels_cpu_mode_writes_json_and_plots(tmp_path):
     assert env["device"].startswith("cpu") and env["torch"] and env["triton"]
     rows = data["results"]
     assert {r["op"] for r in rows} == {"fc", "activation", "softmax", "softmax_output",
-                                       "embedding", "linear_cross_entropy", "lstm_cell",
-                                       "gru_cell"}
+                                       "embedding", "linear_cross_entropy", "lstm", "gru",
+                                       "vanilla_rnn"}
     assert {r["mode"] for r in rows} == {"fwd", "fwdbwd"}
     for r in rows:
         assert r["provider"] == "torch" and r["ms"] > 0 and r["ms_p20"] <= r["ms_p80"]
