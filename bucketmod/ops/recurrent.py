@@ -91,7 +91,9 @@ SEQUENCE_PARAMS = {"num_hidden": Param("int"), "seq_len": Param("int"),
 
 def register_sequence(name, gates, states, run, params=None):
     """`name`: all steps at once, `run(p, x, states, weights, batch_first)` -> `(out, h_T,
-    *other last states)` with x `[T, B, I]` or `[B, T, I]` and out in the same layout."""
+    *other last states)` with x `[T, B, I]` or `[B, T, I]` and out in the same layout. The
+    data's axes after the first two are flattened into I, as each step's FullyConnected reads
+    them (2-d data, one number per step, is I = 1)."""
     def n_data(p):
         return p["seq_len"] if p["input_axis"] < 0 else 1
 
@@ -113,9 +115,9 @@ def register_sequence(name, gates, states, run, params=None):
             in_size = _flat_size(known[1:]) if known is not None else None
         elif s[0] is not None:
             d = s[0]
-            if len(d) < 3 or d[p["input_axis"]] not in (0, T):
+            if len(d) < 2 or d[p["input_axis"]] not in (0, T):
                 raise ShapeMismatch("data", f"{T} steps on axis {p['input_axis']} of a "
-                                    f"3-d or higher tensor", d)
+                                    f"2-d or higher tensor", d)
             batch, in_size = d[1 - p["input_axis"]], _flat_size(d[2:])
         batch = batch or batch_of(s[n:n + states])
         if batch:

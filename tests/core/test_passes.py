@@ -136,8 +136,8 @@ def _unrolled_module(data_shape, for_training):
         ("steps-3d", (N, T, 2, 3), False, "torch"), ("steps-3d", (N, T, 2, 3), True, "torch"),
         ("steps-1d", (N, T), True, "triton"))])
 def test_cell_pass_fuses_steps_of_any_rank(monkeypatch, data_shape, for_training, backend):
-    """Steps of (batch, steps) data are 1-D: the fused cell reads them as the i2h
-    FullyConnected does, as `[B, 1]`, so the pass fuses them with no PassWarning."""
+    """Steps of (batch, steps) data are 1-D: the fused cell and sequence read them as the i2h
+    FullyConnected does, as `[B, 1]`, so the passes fuse them with no PassWarning."""
     data = mx.nd.array(np.random.default_rng(0).normal(size=data_shape))
     results = {}
     old = mx.set_backend(backend)
@@ -148,8 +148,8 @@ def test_cell_pass_fuses_steps_of_any_rank(monkeypatch, data_shape, for_training
                 warnings.simplefilter("error", passes.PassWarning)
                 mod = _unrolled_module(data_shape, for_training)
             fused_nodes = [n for n in mod._exec_group.execs[0]._program.nodes
-                           if n.op.name == "_fused_lstm_cell"]
-            assert len(fused_nodes) == (T if fuse else 0)
+                           if n.op.name == "_lstm_sequence"]
+            assert len(fused_nodes) == (1 if fuse else 0)
             mod.forward(mx.io.DataBatch([data]), is_train=for_training)
             outs = [o.asnumpy() for o in mod.get_outputs()]
             if for_training:
@@ -170,4 +170,4 @@ def test_failing_pass_is_skipped_with_a_warning(monkeypatch):
     sym, _ = lstm_lm(1)
     with pytest.warns(passes.PassWarning, match="'broken' left the graph unchanged"):
         exe = sym.simple_bind(mx.cpu(), data=(N, T), softmax_label=(N, T))
-    assert any(n.op.name == "_fused_lstm_cell" for n in exe._program.nodes)
+    assert any(n.op.name == "_lstm_sequence" for n in exe._program.nodes)
