@@ -2,7 +2,9 @@
 
 At bind every entry `(node, index)` of the graph gets a slot in a list, and every operator node
 becomes one step: a callable with its parameters parsed and specialised to the bound shapes,
-the slots it reads and the slots it writes. Running the program is a loop over the steps with
+the slots it reads and the slots it writes. An operator that declares
+`extra["skips_unread_outputs"]` also gets `p["_read"]`, which of its outputs anything reads,
+and may return None for the others. Running the program is a loop over the steps with
 no dictionary, no graph walk and no parsing. A slot is cleared right after its last reader
 runs, so intermediate values live no longer than the operators (or autograd) need them.
 """
@@ -39,6 +41,8 @@ class Program:
         self.triton = backend.triton_on(device)
         nodes = graph.topo_order(heads)
         shapes = graph.infer_shapes(heads, known_shapes, partial=True)
+        read = {(id(c), i) for node in nodes for c, i in node.inputs}
+        read.update((id(n), i) for n, i in heads)
         slot = {}
         self.variables = []
         self.steps = []
@@ -53,6 +57,9 @@ class Program:
             if node.op.bind_params is not None:
                 outs = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
                 params = node.op.bind_params(params, outs, device)
+            if node.op.extra.get("skips_unread_outputs"):
+                params = dict(params, _read=tuple((id(node), i) in read
+                                                  for i in range(node.num_outputs)))
             inputs = [slot[(id(c), i)] for c, i in node.inputs]
             n_args = len(node.arg_names)
             self.steps.append(Step(node, partial(node.op.forward, params), tuple(inputs[:n_args]),

@@ -100,6 +100,7 @@ class CudaGraphs:
         runs eagerly from the same plan and the bucket stays eager."""
         group = module._exec_group
         group.load_batch(data_batch, True)
+        module._updater.optimizer._capturable = True
         apply = module._plan_update()
         if apply is None:
             group.graph_step = _Eager("the optimizer gave no multi-tensor plan")

@@ -138,7 +138,11 @@ def register_sequence(name, gates, states, run, params=None):
             if p["input_axis"] != axis:
                 seq = seq.transpose(0, 1)
         out, _, *others = run(p, seq, x[n:n + states], x[n + states:], batch_first)
-        return list(out.unbind(axis)) + others + [out]
+        read = p.get("_read")
+        steps = out.unbind(axis) if read is None or any(read[:p["seq_len"]]) else \
+            [None] * p["seq_len"]
+        return list(steps) + others + [out]
 
     register(OpDef(name=name, params=dict(SEQUENCE_PARAMS, **(params or {})),
-                   arguments=arguments, outputs=outputs, infer_shape=infer, forward=forward))
+                   arguments=arguments, outputs=outputs, infer_shape=infer, forward=forward,
+                   extra={"skips_unread_outputs": True}))

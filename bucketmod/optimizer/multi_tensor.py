@@ -1,10 +1,11 @@
 """Multi-tensor optimizer steps: one `torch._foreach_*` call per term over all parameters.
 
-The learning rate, weight decay and the bias-corrected step size are 0-d tensors on the
-parameters' device, refilled from the host before each step (`fill_` launches no sync). A step
-then reads nothing from the host that changes between steps, so it can be captured once in a
-CUDA graph and replayed. The formulas are MXNet's fused operators' (`sgd_update`,
-`sgd_mom_update`, `nag_mom_update`, `adam_update`), term by term.
+The learning rate, weight decay and bias-corrected step size are numbers, or, for a step that
+a CUDA graph captures (the optimizer's `_capturable`), 0-d tensors on the parameters' device,
+refilled from the host before each step (`fill_` launches no sync): such a step reads nothing
+from the host that changes between steps, so it can be captured once and replayed. The
+formulas are MXNet's fused operators' (`sgd_update`, `sgd_mom_update`, `nag_mom_update`,
+`adam_update`), term by term.
 """
 from collections import defaultdict
 
@@ -40,6 +41,23 @@ def group_by(weights, grads, states, *scalars):
     return groups.items()
 
 
+def add_scaled_(ys, xs, a):
+    """`ys += a * xs` for every pair, `a` a number or a 0-d tensor."""
+    if isinstance(a, torch.Tensor):
+        torch._foreach_add_(ys, torch._foreach_mul(xs, a))
+    else:
+        torch._foreach_add_(ys, xs, alpha=a)
+
+
+def grads_and_lr(grads, rescale_grad, clip, neg_lr):
+    """The gradients and step size a step applies: `(g, -lr * rescale_grad)` without
+    clipping (the rescale folded into the step, no copy of the gradients), else
+    `(clip(rescale_grad * g), -lr)`."""
+    if clip is None:
+        return grads, neg_lr * rescale_grad
+    return scaled_grads(grads, rescale_grad, clip), neg_lr
+
+
 def scaled_grads(grads, rescale_grad, clip):
     """`clip(rescale_grad * g)` as new tensors (the gradients are left as they are)."""
     gs = torch._foreach_mul(grads, rescale_grad)
@@ -54,12 +72,12 @@ def sgd_step(ws, gs, moms, momentum, neg_lr, neg_lr_wd, decay):
     `w = (1 - lr*wd)*w - lr*g` (`decay` holds 1 - lr*wd)."""
     if moms is not None:
         torch._foreach_mul_(moms, momentum)
-        torch._foreach_add_(moms, torch._foreach_mul(ws, neg_lr_wd))
-        torch._foreach_add_(moms, torch._foreach_mul(gs, neg_lr))
+        add_scaled_(moms, ws, neg_lr_wd)
+        add_scaled_(moms, gs, neg_lr)
         torch._foreach_add_(ws, moms)
         return
     torch._foreach_mul_(ws, decay)
-    torch._foreach_add_(ws, torch._foreach_mul(gs, neg_lr))
+    add_scaled_(ws, gs, neg_lr)
 
 
 def nag_step(ws, gs, moms, momentum, neg_lr, wd):
@@ -67,12 +85,13 @@ def nag_step(ws, gs, moms, momentum, neg_lr, wd):
     already updated: `mom *= momentum; w += (momentum+1)*(mom - lr*(g + wd*w)) - mom;
     mom -= lr*(g + wd*w_new)`."""
     torch._foreach_mul_(moms, momentum)
-    step = torch._foreach_mul(torch._foreach_add(gs, torch._foreach_mul(ws, wd)), neg_lr)
-    new_w = torch._foreach_mul(torch._foreach_add(moms, step), momentum + 1.0)
+    d = torch._foreach_add(gs, torch._foreach_mul(ws, wd))
+    new_w = torch._foreach_add(moms, torch._foreach_mul(d, neg_lr))
+    torch._foreach_mul_(new_w, momentum + 1.0)
     torch._foreach_sub_(new_w, moms)
     torch._foreach_add_(ws, new_w)
-    step = torch._foreach_mul(torch._foreach_add(gs, torch._foreach_mul(ws, wd)), neg_lr)
-    torch._foreach_add_(moms, step)
+    d = torch._foreach_add(gs, torch._foreach_mul(ws, wd))
+    add_scaled_(moms, d, neg_lr)
 
 
 def adam_step(ws, gs, means, variances, beta1, beta2, epsilon, neg_lr):
@@ -84,6 +103,4 @@ def adam_step(ws, gs, means, variances, beta1, beta2, epsilon, neg_lr):
     torch._foreach_addcmul_(variances, gs, gs, value=1.0 - beta2)
     denom = torch._foreach_sqrt(variances)
     torch._foreach_add_(denom, epsilon)
-    step = torch._foreach_div(means, denom)
-    torch._foreach_mul_(step, neg_lr)
-    torch._foreach_add_(ws, step)
+    add_scaled_(ws, torch._foreach_div(means, denom), neg_lr)

@@ -267,7 +267,11 @@ class Optimizer:
                    count), lists
 
     def _scalar(self, device, dtype, name, group, value):
-        """A 0-d tensor for `name` of this parameter group, refilled with `value`."""
+        """`value` as the multi-tensor step reads it: the number itself, or, where a CUDA
+        graph captures the step (`_capturable`), a 0-d tensor of this parameter group that
+        keeps its address and is refilled with `value`."""
+        if not getattr(self, "_capturable", False):
+            return value
         if not hasattr(self, "_step_scalars"):
             self._step_scalars = multi_tensor.StepScalars()
         return self._step_scalars.get(device, dtype, (name, group), value)
@@ -297,6 +301,7 @@ class Optimizer:
         state = self.__dict__.copy()
         del state["param_dict"]
         state.pop("_step_scalars", None)
+        state.pop("_capturable", None)
         return state
 
     def __setstate__(self, state):
@@ -376,9 +381,9 @@ class SGD(_MasterCopyLast, Optimizer):
 
         def apply():
             with torch.no_grad():
-                for ws, gs, moms, scalars in groups:
-                    gs = multi_tensor.scaled_grads(gs, self.rescale_grad, clip)
-                    multi_tensor.sgd_step(ws, gs, moms, momentum, *scalars)
+                for ws, gs, moms, (neg_lr, neg_lr_wd, decay) in groups:
+                    gs, neg_lr = multi_tensor.grads_and_lr(gs, self.rescale_grad, clip, neg_lr)
+                    multi_tensor.sgd_step(ws, gs, moms, momentum, neg_lr, neg_lr_wd, decay)
         return apply
 
     def _step(self, weight, grad, mom, lr, wd):
@@ -446,10 +451,12 @@ class NAG(_MasterCopyLast, Optimizer):
         def apply():
             with torch.no_grad():
                 for ws, gs, moms, neg_lr, other in groups:
-                    gs = multi_tensor.scaled_grads(gs, self.rescale_grad, clip)
                     if moms is None:
+                        gs, neg_lr = multi_tensor.grads_and_lr(gs, self.rescale_grad, clip,
+                                                               neg_lr)
                         multi_tensor.sgd_step(ws, gs, None, 0.0, neg_lr, None, other)
                     else:
+                        gs = multi_tensor.scaled_grads(gs, self.rescale_grad, clip)
                         multi_tensor.nag_step(ws, gs, moms, momentum, neg_lr, other)
         return apply
 

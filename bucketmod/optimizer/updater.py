@@ -209,7 +209,8 @@ def _encode_optimizer(opt):
     if Optimizer.opt_registry.get(name) is not type(opt):
         raise TypeError(f"optimizer: only registered optimizers can be saved, "
                         f"{type(opt).__name__} is not registered")
-    skip = {"param_dict", "lr_scheduler", "_index_update_count", "_step_scalars"}
+    skip = {"param_dict", "lr_scheduler", "_index_update_count", "_step_scalars",
+            "_capturable"}
     current = next((k for k, v in opt._all_index_update_counts.items()
                     if v is opt._index_update_count), 0)
     sched = opt.lr_scheduler

@@ -44,11 +44,12 @@ def test_multi_tensor_step_equals_per_parameter_steps(name, kwargs):
 
 
 def test_plan_then_apply_is_the_update():
-    """The host half (plan) and the device half (apply) together are one update; the step's
-    scalars are tensors refilled by each plan, so applying a later plan's function again
-    uses the later learning rate."""
+    """The host half (plan) and the device half (apply) together are one update; for a step
+    that a CUDA graph captures (`_capturable`), its scalars are tensors refilled by each plan,
+    so applying an earlier plan's function again uses the later learning rate."""
     rng = np.random.RandomState(1)
     up = _updater("sgd", {"momentum": 0.9})
+    up.optimizer._capturable = True
     ref = _updater("sgd", {"momentum": 0.9})
     w = [array(rng.randn(*s)) for s in SHAPES]
     w_ref = [array(x.asnumpy()) for x in w]
