@@ -88,20 +88,21 @@ def _flat(x):
     """FullyConnected's flatten: the cell's data as `[B, I]`."""
     return [x[0].reshape(x[0].shape[0], -1)] + list(x[1:])
 register(OpDef(
-    name="_fused_lstm_cell", params={"num_hidden": Param("int")},
+    name="_fused_lstm_cell", params={"num_hidden": Param("int", lower=1)},
     arguments=lambda p: ["data", "h", "c"] + _WEIGHTS, outputs=lambda p: ["out", "state"],
     infer_shape=_cell_infer(4, 2),
     forward=lambda p, x, aux, train: list(fused_lstm_cell(*_flat(x))),
 ))
 register(OpDef(
-    name="_fused_gru_cell", params={"num_hidden": Param("int")},
+    name="_fused_gru_cell", params={"num_hidden": Param("int", lower=1)},
     arguments=lambda p: ["data", "h"] + _WEIGHTS, outputs=lambda p: ["out"],
     infer_shape=_cell_infer(3, 1),
     forward=lambda p, x, aux, train: [gru_cell(*_flat(x))],
 ))
 register(OpDef(
     name="_fused_rnn_cell",
-    params={"num_hidden": Param("int"), "act_type": Param("str", "tanh", ("tanh", "relu"))},
+    params={"num_hidden": Param("int", lower=1),
+            "act_type": Param("str", "tanh", ("tanh", "relu"))},
     arguments=lambda p: ["data", "h"] + _WEIGHTS, outputs=lambda p: ["out"],
     infer_shape=_cell_infer(1, 1),
     forward=lambda p, x, aux, train: [rnn_cell(*_flat(x), activation=p["act_type"])],

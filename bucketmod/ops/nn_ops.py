@@ -54,7 +54,7 @@ def _fc_infer_backward(p, s, outs):
 
 register(OpDef(
     name="FullyConnected",
-    params={"num_hidden": Param("int"), "no_bias": Param("bool", False),
+    params={"num_hidden": Param("int", lower=1), "no_bias": Param("bool", False),
             "flatten": Param("bool", True)},
     arguments=lambda p: ["data", "weight"] + ([] if p["no_bias"] else ["bias"]),
     infer_shape=_fc_infer, infer_backward=_fc_infer_backward,
@@ -98,7 +98,7 @@ def _conv_forward(p, x, aux, train):
 
 
 _CONV_PARAMS = {
-    "kernel": Param("shape"), "num_filter": Param("int"), "stride": Param("shape", ()),
+    "kernel": Param("shape"), "num_filter": Param("int", lower=1), "stride": Param("shape", ()),
     "dilate": Param("shape", ()), "pad": Param("shape", ()), "num_group": Param("int", 1),
     "workspace": Param("int", 1024), "no_bias": Param("bool", False),
     "cudnn_tune": Param("str", None), "cudnn_off": Param("bool", False),
@@ -274,7 +274,7 @@ def _embedding_infer(p, s):
 
 register(OpDef(
     name="Embedding",
-    params={"input_dim": Param("int"), "output_dim": Param("int"),
+    params={"input_dim": Param("int", lower=1), "output_dim": Param("int", lower=1),
             "dtype": Param("str", "float32"), "sparse_grad": Param("bool", False)},
     arguments=lambda p: ["data", "weight"],
     infer_shape=_embedding_infer,
@@ -358,7 +358,8 @@ def _dropout_forward(p, x, aux, train):
 
 register(OpDef(
     name="Dropout",
-    params={"p": Param("float", 0.5), "mode": Param("str", "training", ("training", "always")),
+    params={"p": Param("float", 0.5, lower=0.0, upper=1.0),
+            "mode": Param("str", "training", ("training", "always")),
             "axes": Param("shape", ()), "cudnn_off": Param("bool", False)},
     infer_shape=_same_shape, forward=_dropout_forward, num_all_outputs=lambda p: 2,
 ))

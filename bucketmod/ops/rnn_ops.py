@@ -345,7 +345,7 @@ def rnn_forward(p, x, aux, train):
 
 register(OpDef(
     name="RNN",
-    params={"state_size": Param("int"), "num_layers": Param("int"),
+    params={"state_size": Param("int", lower=1), "num_layers": Param("int", lower=1),
             "bidirectional": Param("bool", False),
             "mode": Param("str", choices=tuple(GATES)), "p": Param("float", 0.0),
             "state_outputs": Param("bool", False),

@@ -177,7 +177,7 @@ def _concat_infer(p, s):
 
 register(OpDef(
     name="Concat", aliases=("concat",), variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int"), "dim": Param("int", 1)},
+    params={"num_args": Param("int", lower=1), "dim": Param("int", 1)},
     arguments=_variadic_args,
     infer_shape=_concat_infer,
     forward=lambda p, x, aux, train: [torch.cat(list(x), dim=p["dim"])],
@@ -204,7 +204,7 @@ def _stack_infer(p, s):
 
 register(OpDef(
     name="stack", variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int"), "axis": Param("int", 0)},
+    params={"num_args": Param("int", lower=1), "axis": Param("int", 0)},
     arguments=_variadic_args,
     infer_shape=_stack_infer,
     forward=lambda p, x, aux, train: [torch.stack(list(x), dim=p["axis"])],
@@ -218,7 +218,7 @@ def _add_n_infer(p, s):
 
 register(OpDef(
     name="add_n", aliases=("ElementWiseSum",), variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int")},
+    params={"num_args": Param("int", lower=1)},
     arguments=_variadic_args,
     infer_shape=_add_n_infer,
     forward=lambda p, x, aux, train: [torch.stack(list(x)).sum(0) if len(x) > 1 else x[0] * 1],
@@ -251,7 +251,7 @@ def _slice_channel_forward(p, x, aux, train):
 
 register(OpDef(
     name="SliceChannel", aliases=("split",),
-    params={"num_outputs": Param("int"), "axis": Param("int", 1),
+    params={"num_outputs": Param("int", lower=1), "axis": Param("int", 1),
             "squeeze_axis": Param("bool", False)},
     outputs=lambda p: [f"output{i}" for i in range(p["num_outputs"])],
     infer_shape=_slice_channel_infer, forward=_slice_channel_forward,

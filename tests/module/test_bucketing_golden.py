@@ -113,7 +113,8 @@ def test_save_checkpoint_layout_and_round_trip(tmp_path):
     prefix = str(tmp_path / "lm")
     mod.save_checkpoint(prefix, 3)
     names = sorted(os.listdir(tmp_path))
-    assert names == ["lm-0003.params", "lm-4-symbol.json", "lm-6-symbol.json", "lm.buckets"]
+    assert names == ["lm-0003.manifest", "lm-0003.params", "lm-4-symbol.json",
+                     "lm-6-symbol.json", "lm.buckets"]
     saved = mx.nd.load(prefix + "-0003.params")
     assert sorted(saved) == sorted("arg:" + n for n in fx.param_shapes())
     assert sorted(int(k) for k in mx.nd.load(prefix + ".buckets")[0].asnumpy()) == [4, 6]
