@@ -238,6 +238,15 @@ def _load_params(reader):
     return _split_params(fname, reader.read(fname, "parameter file"))
 
 
+def load_optimizer_states(prefix, epoch, reader=None):
+    """({index: state}, saved optimizer or None) from `prefix-%04d.states`, checked against the
+    checkpoint's manifest and decoded completely (`OptimizerStatesError` if malformed)."""
+    from .optimizer import states as states_format
+    reader = reader or CheckpointReader(prefix, epoch)
+    fname = states_file(prefix, epoch)
+    return states_format.decode(reader.read(fname, "optimizer states file"), repr(fname))
+
+
 def load_symbol(reader, fname, unlisted_ok=False):
     """The symbol in `fname`, a file of the checkpoint `reader` reads."""
     from .symbol.symbol import _from_document

@@ -483,15 +483,14 @@ class Module(BaseModule):
         MXNetError here); the parameters and optimizer states are applied when the module is
         bound and its optimizer installed (e.g. inside fit), as in MXNet.
         """
-        from ..model import CheckpointReader, _load_params, load_symbol, states_file
-        reader = CheckpointReader(prefix, epoch)
-        sym = load_symbol(reader, f"{prefix}-symbol.json")
-        args, auxs = _load_params(reader)
+        from .. import model
+        reader = model.CheckpointReader(prefix, epoch)
+        sym = model.load_symbol(reader, f"{prefix}-symbol.json")
+        args, auxs = model._load_params(reader)
         opt_states = None
         if load_optimizer_states:
-            fname = states_file(prefix, epoch)
-            opt_states = (states_format.decode(reader.read(fname, "optimizer states file"),
-                                               repr(fname)), fname)
+            opt_states = (model.load_optimizer_states(prefix, epoch, reader),
+                          model.states_file(prefix, epoch))
         mod = Module(symbol=sym, **kwargs)
         mod._preload_params = (args, auxs)
         mod.params_initialized = True

@@ -258,13 +258,14 @@ def _count_params(opdef, parsed):
     """The int parameters above MAX_NODE_IO that change the input or output count.
 
     Each is probed by evaluating the OpDef's `arguments`/`aux`/`outputs` with it set to 1 and
-    to 2; a parameter whose probe fails is treated as a count too.
+    to 2 (the other large ones at 1); a parameter whose probe fails is treated as a count too.
     """
     big = [k for k, v in parsed.items() if _is_int(v) and abs(v) > MAX_NODE_IO]
+    small = dict(parsed, **dict.fromkeys(big, 1))
     counts = []
     for key in big:
         try:
-            sizes = {_io_sizes(opdef, dict(parsed, **{key: n})) for n in (1, 2)}
+            sizes = {_io_sizes(opdef, dict(small, **{key: n})) for n in (1, 2)}
         except Exception:
             sizes = {None, 0}
         if len(sizes) > 1:

@@ -133,6 +133,26 @@ def test_save_checkpoint_layout_and_round_trip(tmp_path):
         np.testing.assert_array_equal(loaded.get_params()[0][name].asnumpy(), value.asnumpy())
 
 
+def test_a_bucket_added_by_a_later_save_keeps_earlier_epochs_loadable(tmp_path):
+    mod = fx.new_module(mx, False)
+    mod.set_params(_init_params(), {})
+    prefix = str(tmp_path / "lm")
+    mod.save_checkpoint(prefix, 1)
+    mod.switch_bucket(4, [("data", (fx.BATCH, 4))], [("softmax_label", (fx.BATCH, 4))])
+    mod.save_checkpoint(prefix, 2)
+    for epoch in (1, 2):
+        loaded = mx.mod.BucketingModule.load(prefix, epoch, sym_gen=fx.lm_sym_gen(mx, False),
+                                             default_bucket_key=fx.DEFAULT_KEY)
+        loaded.bind(data_shapes=[("data", (fx.BATCH, fx.DEFAULT_KEY))],
+                    label_shapes=[("softmax_label", (fx.BATCH, fx.DEFAULT_KEY))])
+    with open(prefix + "-0002.params", "r+b") as f:
+        f.seek(-1, 2)
+        f.write(b"\x00")
+    with pytest.raises(mx.model.CheckpointMismatch, match=r"lm-0002\.params"):
+        mx.mod.BucketingModule.load(prefix, 2, sym_gen=fx.lm_sym_gen(mx, False),
+                                    default_bucket_key=fx.DEFAULT_KEY)
+
+
 def test_load_missing_checkpoint_names_the_file(tmp_path):
     with pytest.raises(mx.MXNetError, match="nothing.buckets"):
         mx.mod.BucketingModule.load(str(tmp_path / "nothing"), 1,
