@@ -429,7 +429,7 @@ def _encode_optimizer(opt):
     if Optimizer.opt_registry.get(name) is not type(opt):
         raise TypeError(f"optimizer: only registered optimizers can be saved, "
                         f"{type(opt).__name__} is not registered")
-    skip = {"param_dict", "lr_scheduler", "_index_update_count"}
+    skip = {"param_dict", "lr_scheduler", "_index_update_count", "_step_scalars"}
     current = next((k for k, v in opt._all_index_update_counts.items()
                     if v is opt._index_update_count), 0)
     sched = opt.lr_scheduler
@@ -449,17 +449,23 @@ def settings_differences(mine, saved):
     for key in sorted(set(vars(mine)) | set(vars(saved))):
         if key in skip:
             continue
-        a, b = getattr(mine, key, None), getattr(saved, key, None)
-        if _encode_value_or_repr(a) != _encode_value_or_repr(b):
-            out.append(f"{key}={b!r} (the module has {a!r})")
+        a, b = _encoded_or_none(getattr(mine, key, None)), \
+            _encoded_or_none(getattr(saved, key, None))
+        if a is not _NOT_A_SETTING and b is not _NOT_A_SETTING and a != b:
+            out.append(f"{key}={getattr(saved, key, None)!r} (the module has "
+                       f"{getattr(mine, key, None)!r})")
     return out
 
 
-def _encode_value_or_repr(value):
+_NOT_A_SETTING = object()
+
+
+def _encoded_or_none(value):
+    """The saved form of a value; caches of arrays and the like are not settings."""
     try:
         return _encode_value(value, "")
     except TypeError:
-        return repr(value)
+        return _NOT_A_SETTING
 
 
 def restore_counters(target, saved):
