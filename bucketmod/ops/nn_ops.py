@@ -184,7 +184,7 @@ register(OpDef(
 
 # -- softmax family and losses ----------------------------------------------------------------
 _SOFTMAX_PARAMS = {"axis": Param("int", -1), "temperature": Param("float_or_none", None),
-                   "dtype": Param("str", None), "use_length": Param("bool", False)}
+                   "dtype": Param("dtype_or_none", None), "use_length": Param("bool", False)}
 register(OpDef(name="softmax", params=_SOFTMAX_PARAMS, infer_shape=_same_shape,
                forward=lambda p, x, aux, train: [softmax(x[0], p["axis"], p["temperature"])]))
 register(OpDef(name="log_softmax", params=_SOFTMAX_PARAMS, infer_shape=_same_shape,
@@ -275,7 +275,7 @@ def _embedding_infer(p, s):
 register(OpDef(
     name="Embedding",
     params={"input_dim": Param("int", lower=1), "output_dim": Param("int", lower=1),
-            "dtype": Param("str", "float32"), "sparse_grad": Param("bool", False)},
+            "dtype": Param("dtype", "float32"), "sparse_grad": Param("bool", False)},
     arguments=lambda p: ["data", "weight"],
     infer_shape=_embedding_infer,
     infer_type=lambda p, t: ([t[0], t[1] or p["dtype"]], [t[1] or p["dtype"]]),

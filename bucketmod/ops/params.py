@@ -7,6 +7,8 @@ a `Param` may narrow that (`lower=1` for counts and sizes, as MXNet's `set_lower
 """
 import re
 
+import numpy as np
+
 from ..base import MXNetError
 
 REQUIRED = object()
@@ -92,11 +94,29 @@ def _axis(v):
     return parsed[0] if len(parsed) == 1 and not bracketed and "," not in str(v) else parsed
 
 
+DTYPE_NAMES = ("float32", "float64", "float16", "bfloat16", "uint8", "int8", "int32", "int64",
+               "bool")
+
+
+def _dtype(v):
+    """A data type name MXNet's dtype parameters accept (numpy types become their names)."""
+    if isinstance(v, str):
+        name = v.strip()
+    else:
+        try:
+            name = np.dtype(v).name
+        except TypeError:
+            raise ValueError(f"expected a data type, got {v!r}") from None
+    if name not in DTYPE_NAMES:
+        raise ValueError(f"expected one of {list(DTYPE_NAMES)}, got {name[:40]!r}")
+    return name
+
+
 PARSERS = {
     "int": _int, "float": _float, "bool": _bool, "str": str, "shape": _shape,
     "int_or_none": _optional(_int), "float_or_none": _optional(_float),
     "shape_or_none": _optional(_shape), "bool_or_none": _optional(_bool), "axis": _axis,
-    "dtype": str,
+    "dtype": _dtype, "dtype_or_none": _optional(_dtype),
 }
 
 

@@ -35,7 +35,7 @@ def _fill_bind(p, out_shapes, device):
 
 
 _FILL_PARAMS = {"shape": Param("shape", ()), "ctx": Param("str", ""),
-                "dtype": Param("str", "float32")}
+                "dtype": Param("dtype", "float32")}
 for _name, _value in (("_zeros", 0.0), ("_ones", 1.0)):
     register(OpDef(name=_name, params=_FILL_PARAMS, arguments=lambda p: [],
                    infer_shape=_fill_infer, forward=_fill_forward(_value),

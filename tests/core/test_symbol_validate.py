@@ -173,3 +173,31 @@ def test_parameter_ranges_apply_when_symbols_are_made_too():
     with pytest.raises(MXNetError, match=r"p: value 1.5 is out of range \[0.0, 1.0\]"):
         mx.sym.Dropout(mx.sym.Variable("x"), p=1.5)
     assert mx.sym.Reshape(mx.sym.Variable("x"), shape="(2L, -1)").attr("shape") == "(2L, -1)"
+
+
+@pytest.mark.parametrize("op_json, key, value", [
+    (mx.sym.Embedding(mx.sym.Variable("x"), input_dim=3, output_dim=2, name="e").tojson(),
+     "dtype", "fhoat32"),
+    (mx.sym.softmax(mx.sym.Variable("x"), name="s").tojson(), "dtype", "[0]"),
+])
+def test_dtype_parameters_must_name_a_data_type(op_json, key, value):
+    doc = json.loads(op_json)
+    doc["nodes"][-1].setdefault("attrs", {})[key] = value
+    with pytest.raises(SymbolFormatError, match=rf"parameter dtype expects dtype.*{value[:3]}"):
+        mx.sym.load_json(json.dumps(doc))
+
+
+def test_nodes_with_many_inputs_or_outputs_are_named_in_linear_time():
+    doc = json.loads(mx.sym.SliceChannel(mx.sym.Variable("x"), num_outputs=3,
+                                         name="s").tojson())
+    doc["nodes"][1]["attrs"]["num_outputs"] = str(MAX_NODE_IO)
+    wide = json.loads(mx.sym.Variable("x").tojson())
+    wide["nodes"].append({"op": "Concat", "name": "c", "attrs": {"num_args": "16384"},
+                          "inputs": [[0, 0, 0]] * 16384})
+    wide["heads"] = [[1, 0, 0]]
+    start = time.thread_time()
+    sym = mx.sym.load_json(json.dumps(doc))
+    assert len(sym.get_internals().list_outputs()) == MAX_NODE_IO + 1
+    concat = mx.sym.load_json(json.dumps(wide))
+    assert concat.infer_shape_partial(x=(2, 3))[1] == [(2, 3 * 16384)]
+    assert time.thread_time() - start < 5.0
