@@ -461,11 +461,10 @@ class Module(BaseModule):
         """`prefix-symbol.json`, `prefix-%04d.params` and optionally `prefix-%04d.states`,
         written as one generation (see `mx.model`: a reader detects files of different saves).
         """
-        from ..model import CheckpointWriter, params_file, states_file
+        from ..model import CheckpointWriter, _params_dict, params_file, states_file
         if save_optimizer_states:
             self._check_optimizer("save_checkpoint(save_optimizer_states=True)")
         arg_params, aux_params = self.get_params()
-        from ..model import _params_dict
         with CheckpointWriter(prefix, epoch) as ck:
             ck.write(f"{prefix}-symbol.json", [self._symbol.tojson().encode()])
             ck.write(params_file(prefix, epoch),

@@ -273,6 +273,7 @@ def test_str_buffer_with_characters_beyond_a_byte():
         load_frombuffer("\x12\x01\x00\u20ac")
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_save_removes_temporaries_of_dead_writers_only(tmp_path):
     dead = os.fork()
     if dead == 0:

@@ -321,6 +321,7 @@ def test_a_first_save_that_did_not_finish_is_reported(tmp_path, data, monkeypatc
     loaded(prefix, 1, data, load_optimizer_states=True)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_next_save_removes_temporary_files_of_killed_writers(tmp_path, data):
     prefix = str(tmp_path / "tmp")
     dead = os.fork()
@@ -339,6 +340,7 @@ def test_next_save_removes_temporary_files_of_killed_writers(tmp_path, data):
     assert left == sorted([live.name, other.name])
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_killed_saves_leave_no_orphans_and_no_undetected_mix():
     """A few SIGKILLs of a saving process (`experiments/kill_checkpoints.py --kills 200` is the
     long version)."""
