@@ -312,7 +312,7 @@ class _Reader:
                              f"decays {_short(values)}: expected numbers")
 
 
-_PROBE_BUDGET = 100_000
+_PROBE_BUDGET = 10_000
 
 
 class _OverBudget(Exception):
