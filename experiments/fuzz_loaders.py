@@ -295,7 +295,24 @@ def rss_mb():
 
 
 def peak_rss_mb():
+    """Peak resident memory (MB) since the last `reset_peak_rss` (VmHWM on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss():
+    """Start the peak over from the current size (Linux: writing 5 to clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 class Stats:
@@ -303,13 +320,15 @@ class Stats:
         self.name = name
         self.counts = {"loaded": 0, "rejected": 0, "untyped": 0, "slow": 0}
         self.max_cpu = self.max_wall = 0.0
+        self.slowest = ""
         self.seconds = 0.0
         self.failures = []
 
     def as_dict(self):
         return {"target": self.name, "inputs": sum(self.counts.values()) - self.counts["slow"],
                 **self.counts, "max_cpu_s": round(self.max_cpu, 4),
-                "max_wall_s": round(self.max_wall, 4), "seconds": round(self.seconds, 1)}
+                "max_wall_s": round(self.max_wall, 4), "slowest_input": self.slowest,
+                "seconds": round(self.seconds, 1)}
 
 
 def fuzz(name, iterations, max_seconds, batch, failures_dir=None, seed=None):
@@ -327,7 +346,10 @@ def fuzz(name, iterations, max_seconds, batch, failures_dir=None, seed=None):
             _save_failure(failures_dir, name, len(stats.failures), raw, str(err))
             return
         stats.counts[outcome] += 1
-        stats.max_cpu, stats.max_wall = max(stats.max_cpu, cpu), max(stats.max_wall, wall)
+        if cpu > stats.max_cpu:
+            stats.max_cpu = cpu
+            stats.slowest = f"{len(raw)} bytes, {outcome}: {raw[:60]!r}"
+        stats.max_wall = max(stats.max_wall, wall)
         if cpu > max_seconds:
             stats.counts["slow"] += 1
             stats.failures.append(f"input took {cpu:.2f} s of CPU")
@@ -394,6 +416,7 @@ def main(argv=None):
         parser.error(f"unknown targets {unknown}; choose from {list(TARGETS)}")
     for name in names:  # warm up imports and caches before the memory baseline
         fuzz(name, 20, args.max_seconds, 20, seed=0)
+    reset_peak_rss()
     base_rss, base_peak = rss_mb(), peak_rss_mb()
     results = []
     for name in names:
