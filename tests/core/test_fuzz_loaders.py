@@ -18,7 +18,7 @@ CI = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=T
 
 
 def _check(run, raw):
-    _, cpu, _ = fuzz.check(run, raw)
+    _, cpu, _, _ = fuzz.check(run, raw)
     assert cpu < 1.0, f"{cpu:.2f} s of CPU for one input"
 
 
