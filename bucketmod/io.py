@@ -13,11 +13,13 @@ import atexit
 import numbers
 import queue
 import threading
+import time
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 import torch
 
+from .base import MXNetError
 from .ndarray.ndarray import NDArray, array
 
 _LAST_BATCH_HANDLES = ("pad", "discard", "roll_over")
@@ -480,16 +482,54 @@ class ResizeIter(_WrappingIter):
 
 # (thread, requests) of every PrefetchingIter worker not yet told to stop.
 _LIVE_WORKERS = set()
+# How long exit (or close) waits for a worker that is computing a batch; a worker that is
+# blocked (its CPU time does not move for _IDLE_S) is not waited for.
+_BUSY_WAIT_S = 60.0
+_IDLE_S = 0.5
 
 
 @atexit.register
 def _stop_workers():
-    """Let each worker finish the fetch it is in and end: a daemon thread still running torch
-    code when the interpreter finalises aborts the process."""
-    for thread, requests in list(_LIVE_WORKERS):
-        requests.put(None)
-        thread.join()
+    """Let each worker finish the fetch it is computing and end: a daemon thread still
+    running torch code when the interpreter finalises can abort the process. A worker blocked
+    in the wrapped iterator (waiting, not computing) is left behind, so exit never hangs."""
+    workers = list(_LIVE_WORKERS)
     _LIVE_WORKERS.clear()
+    for _, requests in workers:
+        requests.put(None)
+    for thread, _ in workers:
+        _join_unless_blocked(thread)
+
+
+def _join_unless_blocked(thread):
+    """Join `thread` while it computes (CPU time moving), at most _BUSY_WAIT_S."""
+    cpu = _cpu_clock(thread)
+    deadline = time.monotonic() + _BUSY_WAIT_S
+    last, idle_since = _cpu_seconds(cpu), time.monotonic()
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(0.05)
+        now, spent = time.monotonic(), _cpu_seconds(cpu)
+        if spent is None or spent != last:
+            last, idle_since = spent, now
+        elif now - idle_since > _IDLE_S:
+            return
+
+
+def _cpu_clock(thread):
+    try:
+        return time.pthread_getcpuclockid(thread.ident)
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
+def _cpu_seconds(clock):
+    """The thread's CPU time, or None where unknown (then only the deadline bounds a join)."""
+    if clock is None:
+        return None
+    try:
+        return time.clock_gettime(clock)
+    except OSError:
+        return None
 
 
 def _prefetch_worker(iters, requests, results):
@@ -503,8 +543,10 @@ def _prefetch_worker(iters, requests, results):
                 except StopIteration:
                     batches.append(None)
             results.put((batches, None))
-        except Exception as err:  # re-raised in the consumer's thread by iter_next
+        except BaseException as err:  # re-raised in the consumer's thread by iter_next
             results.put((None, err))
+            if not isinstance(err, Exception):
+                return
 
 
 class PrefetchingIter(_WrappingIter):
@@ -512,6 +554,10 @@ class PrefetchingIter(_WrappingIter):
 
     The batches of several iterators are joined: data lists and label lists are concatenated
     in iterator order. One request is in flight at a time, so at most one batch is held ahead.
+    Several threads may consume one PrefetchingIter: each batch goes to exactly one of them.
+    An error raised by a wrapped iterator is raised again by every later `next()` until
+    `reset()`; a worker blocked inside a wrapped iterator does not keep the process from
+    exiting.
 
     Args:
         iters: a DataIter or a list of them (they must yield the same number of batches).
@@ -538,6 +584,8 @@ class PrefetchingIter(_WrappingIter):
         if hasattr(iters[0], "default_bucket_key"):
             self.default_bucket_key = iters[0].default_bucket_key
         self.current_batch = None
+        self._lock = threading.Lock()
+        self._error = None
         self._requests = queue.Queue()
         self._results = queue.Queue()
         self._pending = False
@@ -552,11 +600,21 @@ class PrefetchingIter(_WrappingIter):
         self._pending = True
 
     def _collect(self):
-        batches, err = self._results.get()
+        batches, err = self._next_result()
         self._pending = False
         if err is not None:
+            self._error = (err, err.__traceback__)
             raise err
         return batches
+
+    def _next_result(self):
+        while True:
+            try:
+                return self._results.get(timeout=0.1)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._results.empty():
+                    return None, MXNetError("PrefetchingIter: its worker thread has ended "
+                                            "(close() was called); make a new iterator")
 
     @staticmethod
     def _renamed(descs, renames):
@@ -581,13 +639,31 @@ class PrefetchingIter(_WrappingIter):
         return self._joined([it.provide_label for it in self.iters], self.rename_label)
 
     def reset(self):
-        if self._pending:
-            self._collect()
-        for it in self.iters:
-            it.reset()
-        self._request()
+        with self._lock:
+            self._error = None
+            if self._pending:
+                try:
+                    self._collect()
+                except Exception:  # the fetch reset() discards; its error goes with it
+                    self._error = None
+            for it in self.iters:
+                it.reset()
+            self._request()
+
+    def next(self):
+        with self._lock:
+            if self._advance():
+                return self.current_batch
+        raise StopIteration
 
     def iter_next(self):
+        with self._lock:
+            return self._advance()
+
+    def _advance(self):
+        if self._error is not None:
+            err, tb = self._error
+            raise err.with_traceback(tb)
         if not self._pending:
             return False
         batches = self._collect()
@@ -612,13 +688,12 @@ class PrefetchingIter(_WrappingIter):
         self._request()
         return True
 
-
     def close(self):
         """Stop the worker thread (also done when the iterator is garbage-collected)."""
         _LIVE_WORKERS.discard((self._thread, self._requests))
         if self._thread.is_alive():
             self._requests.put(None)
-            self._thread.join()
+            _join_unless_blocked(self._thread)
 
     def __del__(self):
         thread = getattr(self, "_thread", None)

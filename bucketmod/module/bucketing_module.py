@@ -6,10 +6,10 @@ and scratch buffers are views of the default bucket's where they fit. Switching 
 nothing; an update made under one bucket is seen by all.
 """
 import logging
-import os
 import warnings
 
 import numpy as np
+import torch
 
 from ..base import MXNetError
 from ..context import cpu
@@ -21,6 +21,21 @@ from ..ndarray.ndarray import array
 from .base_module import BaseModule, _require
 from .cuda_graph import CudaGraphs
 from .module import Module, check_input_names
+
+_INT_DTYPES = (torch.uint8, torch.int8, torch.int32, torch.int64)
+
+
+def _bucket_keys(fname, blob):
+    """The int bucket keys of a `.buckets` file: one 1-d integer array of distinct keys."""
+    loaded = serialization.decode(blob, repr(fname))
+    arr = loaded[0] if isinstance(loaded, list) and len(loaded) == 1 else None
+    if arr is None or arr.ndim != 1 or arr.tensor.dtype not in _INT_DTYPES:
+        raise MXNetError(f"bucket list {fname!r}: expected one 1-d integer array of bucket "
+                         f"keys")
+    keys = [int(k) for k in arr.asnumpy()]
+    if len(set(keys)) != len(keys):
+        raise MXNetError(f"bucket list {fname!r}: bucket keys {keys} repeat")
+    return keys
 
 
 class BucketingModule(BaseModule):
@@ -265,16 +280,18 @@ class BucketingModule(BaseModule):
                           data_batch.provide_label)
 
     def forward(self, data_batch, is_train=None):
-        """Switch to `data_batch.bucket_key` (binding it if new) and run the batch."""
+        """Switch to `data_batch.bucket_key` (binding it if new) and run the batch.
+
+        As in MXNet, a batch whose bucket_key is None is bucket None (sym_gen(None)), not the
+        default bucket.
+        """
         self._check_ready("forward")
         self._switch_to(data_batch)
         self._curr_module.forward(data_batch, is_train=is_train)
 
     def _switch_to(self, data_batch):
-        key = data_batch.bucket_key
-        if key is None:
-            key = self._default_bucket_key
-        self.switch_bucket(key, data_batch.provide_data, data_batch.provide_label)
+        self.switch_bucket(data_batch.bucket_key, data_batch.provide_data,
+                           data_batch.provide_label)
 
     @property
     def cuda_graphs(self):
@@ -360,33 +377,41 @@ class BucketingModule(BaseModule):
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, remove_amp_cast=False):
         """Write every bound bucket's symbol (`prefix-KEY-symbol.json`), the bucket list
-        (`prefix.buckets`) and the shared parameters (`prefix-%04d.params`), as MXNet 1.x."""
+        (`prefix.buckets`) and the shared parameters (`prefix-%04d.params`), as MXNet 1.x,
+        as one generation (see `mx.model`)."""
+        from ..model import CheckpointWriter, _params_dict, params_file
         _require(len(self._buckets) > 0, "save_checkpoint: no bucket is bound yet")
         if not writes_checkpoints():
             return
+        arg_params, aux_params = self.get_params()
         keys = self.bucket_keys
-        for key in keys:
-            module = self._buckets.get(key)
-            symbol = module.symbol if module is not None else self._saved[key]
-            symbol.save(f"{prefix}-{key}-symbol.json", remove_amp_cast=remove_amp_cast)
-        self.save_params("%s-%04d.params" % (prefix, epoch))
-        serialization.save(f"{prefix}.buckets", array(keys, dtype=np.int32))
+        with CheckpointWriter(prefix, epoch) as ck:
+            for key in keys:
+                module = self._buckets.get(key)
+                symbol = module.symbol if module is not None else self._saved[key]
+                ck.write(f"{prefix}-{key}-symbol.json", [symbol.tojson().encode()])
+            ck.write(params_file(prefix, epoch),
+                     serialization.encode(_params_dict(arg_params, aux_params)))
+            ck.write(f"{prefix}.buckets",
+                     serialization.encode(array(keys, dtype=np.int32)))
 
     @staticmethod
     def load(prefix, epoch, sym_gen=None, default_bucket_key=None, **kwargs):
-        """A BucketingModule from `save_checkpoint`'s files; parameters apply on bind."""
-        from .. import symbol as sym
-        from ..model import load_params
+        """A BucketingModule from `save_checkpoint`'s files; parameters apply on bind.
+
+        Every file is read and checked now; a bucket listed in `prefix.buckets` that a later
+        save added is accepted, any other file must be the one the save of `epoch` wrote.
+        """
+        from ..model import CheckpointReader, _load_params, load_symbol
         _require(sym_gen is not None, "sym_gen is required for loading BucketingModule")
         _require(default_bucket_key is not None,
                  "default_bucket_key is required for loading BucketingModule")
+        reader = CheckpointReader(prefix, epoch)
         fname = f"{prefix}.buckets"
-        if not os.path.exists(fname):
-            from ..model import CheckpointNotFound
-            raise CheckpointNotFound(f"bucket list {fname!r} does not exist")
-        keys = [int(k) for k in serialization.load(fname)[0].asnumpy()]
-        symbols = {k: sym.load(f"{prefix}-{k}-symbol.json") for k in keys}
-        arg_params, aux_params = load_params(prefix, epoch)
+        keys = _bucket_keys(fname, reader.read(fname, "bucket list", check=False))
+        symbols = {k: load_symbol(reader, f"{prefix}-{k}-symbol.json", unlisted_ok=True)
+                   for k in keys}
+        arg_params, aux_params = _load_params(reader)
         return BucketingModule.load_dict(symbols, sym_gen, default_bucket_key, arg_params,
                                          aux_params, **kwargs)
 

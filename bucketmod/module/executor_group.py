@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..base import MXNetError, as_shape
+from ..dtype import to_torch_dtype
 from ..io import DataDesc
 from ..ndarray.ndarray import NDArray, as_tensor
 
@@ -211,8 +212,21 @@ class ExecutorGroup:
         return [NDArray(torch.cat([a.tensor.to(arrs[0].tensor.device) for a in arrs], 0),
                         arrs[0].context) for arrs in per_exec]
 
+    def _outputs(self, e):
+        """The executor's outputs; before its first forward, zero-filled arrays of the bound
+        output shapes and types (what MXNet's freshly bound executor holds)."""
+        if e.outputs:
+            return e.outputs
+        shapes = {n: a.shape for n, a in e.arg_dict.items()}
+        _, out_shapes, _ = self.symbol.infer_shape(**shapes)
+        _, out_types, _ = self.symbol.infer_type(**{n: a.dtype for n, a in e.arg_dict.items()})
+        return [NDArray(torch.zeros(shape, dtype=to_torch_dtype(dt),
+                                    device=e._ctx.torch_device), e._ctx)
+                for shape, dt in zip(out_shapes, out_types or [np.float32] * len(out_shapes))]
+
     def get_outputs(self, merge_multi_context=True):
-        per = [[e.outputs[i] for e in self.execs] for i in range(len(self.output_names))]
+        outputs = [self._outputs(e) for e in self.execs]
+        per = [[outs[i] for outs in outputs] for i in range(len(self.output_names))]
         return self._merge(per, merge_multi_context)
 
     def get_input_grads(self, merge_multi_context=True):
@@ -252,7 +266,7 @@ class ExecutorGroup:
                                       len(labels))]
             label_dict = dict(zip(self.label_names, labels_slice)) if self.label_names else \
                 {f"label{j}": lab for j, lab in enumerate(labels_slice)}
-            preds = dict(zip(self.output_names, e.outputs))
+            preds = dict(zip(self.output_names, self._outputs(e)))
             eval_metric.update_dict(label_dict, preds)
 
     def install_monitor(self, mon):

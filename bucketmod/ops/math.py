@@ -114,7 +114,7 @@ def _multicast_forward(p, x, aux, train):
 
 register(OpDef(
     name="amp_multicast", variadic="num_outputs",
-    params={"num_outputs": Param("int"), "cast_narrow": Param("bool", False)},
+    params={"num_outputs": Param("int", lower=1), "cast_narrow": Param("bool", False)},
     arguments=lambda p: variadic_args(p, "num_outputs", "data_"),
     outputs=lambda p: [f"output{i}" for i in range(p["num_outputs"])],
     infer_shape=lambda p, s: (s, list(s)),
@@ -249,7 +249,7 @@ def _add_n_forward(p, x, aux, train):
 
 register(OpDef(
     name="add_n", aliases=("ElementWiseSum",), variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int")}, arguments=variadic_args,
+    params={"num_args": Param("int", lower=1)}, arguments=variadic_args,
     infer_shape=same_shape, forward=_add_n_forward,
 ))
 
@@ -273,7 +273,7 @@ def _khatri_rao_forward(p, x, aux, train):
 
 register(OpDef(
     name="khatri_rao", variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int")}, arguments=variadic_args,
+    params={"num_args": Param("int", lower=1)}, arguments=variadic_args,
     infer_shape=_khatri_rao_infer, forward=_khatri_rao_forward,
 ))
 

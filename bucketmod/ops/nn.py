@@ -49,7 +49,7 @@ def _fc_infer_backward(p, s, outs):
 
 register(OpDef(
     name="FullyConnected",
-    params={"num_hidden": Param("int"), "no_bias": Param("bool", False),
+    params={"num_hidden": Param("int", lower=1), "no_bias": Param("bool", False),
             "flatten": Param("bool", True)},
     arguments=lambda p: ["data", "weight"] + ([] if p["no_bias"] else ["bias"]),
     infer_shape=_fc_infer, infer_backward=_fc_infer_backward,
@@ -93,7 +93,7 @@ def _conv_forward(p, x, aux, train):
 
 _CONV_PARAMS = {
     "kernel": Param("shape"), "stride": Param("shape", ()), "dilate": Param("shape", ()),
-    "pad": Param("shape", ()), "num_filter": Param("int"), "num_group": Param("int", 1),
+    "pad": Param("shape", ()), "num_filter": Param("int", lower=1), "num_group": Param("int", 1),
     "workspace": Param("int", 1024), "no_bias": Param("bool", False),
     "cudnn_tune": Param("str", None), "cudnn_off": Param("bool", False),
     "layout": Param("str", None),
@@ -143,7 +143,7 @@ register(OpDef(
     name="Deconvolution",
     params={"kernel": Param("shape"), "stride": Param("shape", ()),
             "dilate": Param("shape", ()), "pad": Param("shape", ()), "adj": Param("shape", ()),
-            "target_shape": Param("shape", ()), "num_filter": Param("int"),
+            "target_shape": Param("shape", ()), "num_filter": Param("int", lower=1),
             "num_group": Param("int", 1), "workspace": Param("int", 512),
             "no_bias": Param("bool", True), "cudnn_tune": Param("str", None),
             "cudnn_off": Param("bool", False), "layout": Param("str", None)},
@@ -341,7 +341,7 @@ def _embedding_infer(p, s):
 for _name in ("Embedding", "_contrib_SparseEmbedding"):
     register(OpDef(
         name=_name,
-        params={"input_dim": Param("int"), "output_dim": Param("int"),
+        params={"input_dim": Param("int", lower=1), "output_dim": Param("int", lower=1),
                 "dtype": Param("dtype", "float32"), "sparse_grad": Param("bool", False)},
         arguments=lambda p: ["data", "weight"],
         infer_shape=_embedding_infer,
@@ -440,7 +440,8 @@ def _dropout_forward(p, x, aux, train):
 
 register(OpDef(
     name="Dropout",
-    params={"p": Param("float", 0.5), "mode": Param("str", "training", ("training", "always")),
+    params={"p": Param("float", 0.5, lower=0.0, upper=1.0),
+            "mode": Param("str", "training", ("training", "always")),
             "axes": Param("shape", ()), "cudnn_off": Param("bool", False)},
     infer_shape=first_shape, forward=_dropout_forward, num_all_outputs=lambda p: 2,
 ))
@@ -620,7 +621,7 @@ register(OpDef(
     params={"scale": Param("int"), "num_filter": Param("int", 0),
             "sample_type": Param("str", choices=("bilinear", "nearest")),
             "multi_input_mode": Param("str", "concat", ("concat", "sum")),
-            "num_args": Param("int"), "workspace": Param("int", 512)},
+            "num_args": Param("int", lower=1), "workspace": Param("int", 512)},
     arguments=_upsampling_arguments, infer_shape=_upsampling_infer,
     forward=_upsampling_forward,
 ))

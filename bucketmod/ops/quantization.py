@@ -239,7 +239,7 @@ def _quantized_concat_infer(p, s):
 
 register(OpDef(
     name="_contrib_quantized_concat", variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int"), "dim": Param("int", 1)},
+    params={"num_args": Param("int", lower=1), "dim": Param("int", 1)},
     arguments=_quantized_concat_args, outputs=_RANGE_OUTPUTS,
     infer_shape=_quantized_concat_infer,
     infer_type=lambda p, t: (t, [t[0], "float32", "float32"]), forward=_quantized_concat,
@@ -253,7 +253,7 @@ def _quantized_embedding(p, x, aux, train):
 
 register(OpDef(
     name="_contrib_quantized_embedding",
-    params={"input_dim": Param("int"), "output_dim": Param("int"),
+    params={"input_dim": Param("int", lower=1), "output_dim": Param("int", lower=1),
             "dtype": Param("dtype", "float32"), "sparse_grad": Param("bool", False)},
     arguments=lambda p: ["data", "weight", "min_weight", "max_weight"], outputs=_RANGE_OUTPUTS,
     infer_shape=lambda p, s: (s, [None if s[0] is None else tuple(s[0]) + (p["output_dim"],),
@@ -323,7 +323,7 @@ _QUANTIZED_INPUTS = ("data", "weight", "bias", "min_data", "max_data", "min_weig
                      "max_weight", "min_bias", "max_bias")
 register(OpDef(
     name="_contrib_quantized_fully_connected",
-    params={"num_hidden": Param("int"), "no_bias": Param("bool", False),
+    params={"num_hidden": Param("int", lower=1), "no_bias": Param("bool", False),
             "flatten": Param("bool", True)},
     inputs=_QUANTIZED_INPUTS, arguments=_quantized_arguments(["data", "weight"]),
     outputs=_RANGE_OUTPUTS, infer_shape=_quantized_fc_infer,
@@ -357,7 +357,7 @@ register(OpDef(
     name="_contrib_quantized_conv",
     params={"kernel": Param("shape"), "stride": Param("shape", ()),
             "dilate": Param("shape", ()), "pad": Param("shape", ()),
-            "num_filter": Param("int"), "num_group": Param("int", 1),
+            "num_filter": Param("int", lower=1), "num_group": Param("int", 1),
             "workspace": Param("int", 1024), "no_bias": Param("bool", False),
             "cudnn_tune": Param("str", None), "cudnn_off": Param("bool", False),
             "layout": Param("str", None)},

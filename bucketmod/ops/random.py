@@ -65,7 +65,7 @@ DISTRIBUTIONS = {
     "generalized_negative_binomial": (("mu", 1.0), ("alpha", 1.0)),
 }
 SAMPLE_INPUTS = {"normal": ("mu", "sigma"), "uniform": ("low", "high")}
-_FLOATS = ("None", "float16", "float32", "float64")
+_FLOATS = (None, "float16", "float32", "float64")
 
 
 def _source_shape(p):
@@ -120,7 +120,7 @@ for _dist, _spec in DISTRIBUTIONS.items():
 register(OpDef(
     name="_random_randint", aliases=("random_randint",),
     params={"low": Param("int"), "high": Param("int"), "shape": Param("shape_or_none", None),
-            "ctx": Param("str", ""), "dtype": Param("dtype", None, ("None", "int32", "int64"))},
+            "ctx": Param("str", ""), "dtype": Param("dtype", None, (None, "int32", "int64"))},
     arguments=lambda p: [], infer_shape=lambda p, s: ([], [p["shape"] or None]),
     infer_type=lambda p, t: ([], [p["dtype"] or "int32"]), bind_params=_bind,
     forward=lambda p, x, aux, train: [torch.randint(

@@ -79,12 +79,12 @@ def register_cell(name, gates, states, step, params=None):
 
     state_names = ["h", "c"][:states]
     register(OpDef(
-        name=name, params=dict({"num_hidden": Param("int")}, **(params or {})),
+        name=name, params=dict({"num_hidden": Param("int", lower=1)}, **(params or {})),
         arguments=lambda p: ["data"] + state_names + WEIGHTS,
         outputs=lambda p: ["out", "state"][:states], infer_shape=infer, forward=forward))
 
 
-SEQUENCE_PARAMS = {"num_hidden": Param("int"), "seq_len": Param("int"),
+SEQUENCE_PARAMS = {"num_hidden": Param("int", lower=1), "seq_len": Param("int", lower=1),
                    "layout": Param("str", "TNC", ("TNC", "NTC")),
                    "input_axis": Param("int", 0)}
 

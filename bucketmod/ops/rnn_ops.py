@@ -38,7 +38,7 @@ def _fill_bind(p, out_shapes, device):
 
 
 _FILL_PARAMS = {"shape": Param("shape", ()), "ctx": Param("str", ""),
-                "dtype": Param("str", "float32")}
+                "dtype": Param("dtype", "float32")}
 for _name, _value in (("_zeros", 0.0), ("_ones", 1.0)):
     register(OpDef(name=_name, params=_FILL_PARAMS, arguments=lambda p: [],
                    infer_shape=_fill_infer, forward=_fill_forward(_value),
@@ -324,7 +324,7 @@ def rnn_forward(p, x, aux, train):
 
 register(OpDef(
     name="RNN",
-    params={"state_size": Param("int"), "num_layers": Param("int"),
+    params={"state_size": Param("int", lower=1), "num_layers": Param("int", lower=1),
             "bidirectional": Param("bool", False),
             "mode": Param("str", choices=tuple(GATES)), "p": Param("float", 0.0),
             "state_outputs": Param("bool", False),

@@ -64,13 +64,13 @@ def _concat_infer(p, s):
 
 register(OpDef(
     name="Concat", aliases=("concat",), variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int"), "dim": Param("int", 1)},
+    params={"num_args": Param("int", lower=1), "dim": Param("int", 1)},
     arguments=variadic_args, infer_shape=_concat_infer,
     forward=lambda p, x, aux, train: [torch.cat(list(x), dim=p["dim"])],
 ))
 register(OpDef(
     name="_rnn_param_concat", variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int"), "dim": Param("int", 1)},
+    params={"num_args": Param("int", lower=1), "dim": Param("int", 1)},
     arguments=variadic_args, infer_shape=_concat_infer,
     forward=lambda p, x, aux, train: [torch.cat(list(x), dim=p["dim"])],
 ))
@@ -87,7 +87,7 @@ def _stack_infer(p, s):
 
 register(OpDef(
     name="stack", variadic="num_args", key_var_num_args="num_args",
-    params={"axis": Param("int", 0), "num_args": Param("int")},
+    params={"axis": Param("int", 0), "num_args": Param("int", lower=1)},
     arguments=variadic_args, infer_shape=_stack_infer,
     forward=lambda p, x, aux, train: [torch.stack(list(x), dim=p["axis"])],
 ))
@@ -143,7 +143,7 @@ def _split_outputs(p):
 
 register(OpDef(
     name="SliceChannel", aliases=("split",),
-    params={"num_outputs": Param("int"), "axis": Param("int", 1),
+    params={"num_outputs": Param("int", lower=1), "axis": Param("int", 1),
             "squeeze_axis": Param("bool", False)},
     outputs=_split_outputs, infer_shape=_split_infer, forward=_split_forward,
 ))
@@ -471,7 +471,7 @@ def _crop_forward(p, x, aux, train):
 
 register(OpDef(
     name="Crop", variadic="num_args", key_var_num_args="num_args",
-    params={"num_args": Param("int"), "offset": Param("shape", (0, 0)),
+    params={"num_args": Param("int", lower=1), "offset": Param("shape", (0, 0)),
             "h_w": Param("shape", (0, 0)), "center_crop": Param("bool", False)},
     arguments=lambda p: ["data", "crop_like"][:p["num_args"]],
     infer_shape=_crop_infer, forward=_crop_forward,

@@ -1,7 +1,6 @@
 """Symbol: MXNet's declarative graph — Variables, operators, inference, JSON, binding."""
 import json
 import numbers
-import os
 import warnings
 
 import numpy as np
@@ -12,7 +11,7 @@ from ..base import MXNetError, as_shape
 from ..context import current_context
 from ..ops import registry
 from ..ops.params import param_to_string
-from . import graph
+from . import graph, validate
 from .graph import DTYPE_TO_CODE, HIDDEN_KEYS, Node
 
 
@@ -430,40 +429,36 @@ def make_op_function(op_name, func_name):
 
 # -- loading ----------------------------------------------------------------------------------
 def load_json(json_str):
-    """A Symbol from MXNet's JSON (as written by MXNet 1.x or by `tojson`)."""
-    try:
-        doc = json.loads(json_str)
-        raw_nodes, heads = doc["nodes"], doc["heads"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise MXNetError(f"load_json: not a symbol JSON document ({err})") from None
+    """A Symbol from MXNet's JSON (as written by MXNet 1.x or by `tojson`).
+
+    The document is checked completely before any node is built (`validate.read_graph`);
+    a malformed one raises `SymbolFormatError` (an MXNetError) naming the node and the problem.
+    """
+    return _from_document(json_str, "<json string>")
+
+
+def _from_document(text, source):
+    specs, heads = validate.read_graph(text, source)
     nodes = []
-    for i, raw in enumerate(raw_nodes):
-        try:
-            op_name, node_name = raw["op"], raw["name"]
-            attrs = dict(raw.get("attrs") or raw.get("attr") or raw.get("param") or {})
-            if "param" in raw and "attr" in raw:
-                attrs.update(raw["param"])
-            inputs = [(nodes[e[0]], e[1]) for e in raw.get("inputs", [])]
-        except (KeyError, IndexError, TypeError) as err:
-            raise MXNetError(f"load_json: node {i} is malformed ({err!r})") from None
-        if op_name == "null":
-            nodes.append(Node(None, node_name, attrs))
-            continue
-        opdef = registry.get(op_name)
-        params = {k: v for k, v in attrs.items() if k in opdef.params}
-        user = {k: v for k, v in attrs.items() if k not in opdef.params}
-        nodes.append(Node(opdef, node_name, user, params, inputs))
-    try:
-        return Symbol([(nodes[h[0]], h[1]) for h in heads])
-    except (IndexError, TypeError) as err:
-        raise MXNetError(f"load_json: bad heads {heads!r} ({err!r})") from None
+    for spec in specs:
+        inputs = [(nodes[nid], index) for nid, index in spec.inputs]
+        nodes.append(Node(spec.op, spec.name, spec.attrs, spec.params, inputs))
+    return Symbol([(nodes[nid], index) for nid, index in heads])
 
 
 def load(fname):
-    if not os.path.exists(fname):
-        raise MXNetError(f"load: symbol file {fname!r} does not exist")
-    with open(fname) as f:
-        return load_json(f.read())
+    """A Symbol from a JSON file written by `Symbol.save` (or MXNet's `sym.save`)."""
+    if not isinstance(fname, str):
+        raise TypeError(f"fname: expected a str, got {type(fname).__name__}")
+    try:
+        with open(fname, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise MXNetError(f"load: symbol file {fname!r} does not exist") from None
+    except OSError as err:
+        raise MXNetError(f"load: cannot read symbol file {fname!r}: {err.strerror or err}") \
+            from None
+    return _from_document(text, repr(fname))
 
 
 def fromjson(json_str):

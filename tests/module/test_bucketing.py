@@ -130,8 +130,9 @@ def test_forward_switches_on_bucket_key_and_prepare_only_binds():
     assert mod.symbol is mod.get_bucket_module(7).symbol
     unkeyed = fc_batch(10)
     unkeyed.bucket_key = None
-    mod.forward(unkeyed, is_train=False)
-    assert mod.symbol is mod.get_bucket_module(10).symbol
+    mod.forward(unkeyed, is_train=False)  # bucket None, as in MXNet: sym_gen(None) is called
+    assert mod.bucket_keys == [10, 7, 3, None]
+    assert mod.symbol is mod.get_bucket_module(None).symbol
 
 
 def test_symbol_is_the_current_buckets():
