@@ -24,6 +24,7 @@ from . import (
     monitor,
     name,
     ndarray,
+    operator,
     optimizer,
     random,
     registry,

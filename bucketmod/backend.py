@@ -2,13 +2,17 @@
 
 `BUCKETMOD_BACKEND=auto|triton|torch` in the environment, or `set_backend(...)` from Python.
 auto: Triton for CUDA tensors, torch for CPU tensors. `triton` on CPU tensors runs the
-kernels through Triton's interpreter (tests set `TRITON_INTERPRET=1`).
+kernels through Triton's interpreter (tests set `TRITON_INTERPRET=1`). An executor makes the
+choice once, at bind: its operators follow that choice whatever the switch says later.
 """
 import contextlib
 import os
 
+import torch
+
 _CHOICES = ("auto", "triton", "torch")
-_state = {"backend": None}
+# "bound": the choice an executor made at bind, in force while its program runs
+_state = {"backend": None, "bound": None}
 
 
 def get_backend():
@@ -39,10 +43,29 @@ def backend(name):
 
 
 def use_triton(tensor):
-    """Whether an operator called on `tensor` should run its Triton kernel."""
+    """Whether an operator called on `tensor` should run its Triton kernel: the bound
+    executor's choice while one runs, else the switch's for this tensor's device."""
+    bound = _state["bound"]
+    if bound is not None:
+        return bound
+    return triton_on(tensor.device)
+
+
+def triton_on(device):
+    """Whether operators on tensors of `device` run their Triton kernels, as the switch is
+    now (an executor asks once, at bind)."""
     choice = _state["backend"] or get_backend()
+    is_cuda = torch.device(device).type == "cuda"
     if choice == "auto":
-        return tensor.is_cuda
+        return is_cuda
     if choice == "torch":
         return False
-    return tensor.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+    return is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def bind(choice):
+    """Make `choice` (a bool, or None for the switch) what `use_triton` answers; returns the
+    previous binding. The executor's program brackets its run with this."""
+    previous = _state["bound"]
+    _state["bound"] = choice
+    return previous

@@ -22,7 +22,8 @@ def _period(period):
 
 
 def module_checkpoint(mod, prefix, period=1, save_optimizer_states=False):
-    """An epoch-end callback that calls `mod.save_checkpoint` every `period` epochs.
+    """An epoch-end callback that calls `mod.save_checkpoint` every `period` epochs (which
+    writes on rank 0 only when training with a dist kvstore).
 
     Files are numbered by epochs done: after epoch 0 (of `period=1`) `prefix-0001.params`.
     """
@@ -36,7 +37,8 @@ def module_checkpoint(mod, prefix, period=1, save_optimizer_states=False):
 
 def do_checkpoint(prefix, period=1):
     """An epoch-end callback that writes `prefix-symbol.json` and `prefix-%04d.params`
-    through `mx.model.save_checkpoint` every `period` epochs.
+    through `mx.model.save_checkpoint` every `period` epochs (on rank 0 only when training
+    with a dist kvstore).
 
     Example:
         >>> mod.fit(train_iter, num_epoch=2, epoch_end_callback=mx.callback.do_checkpoint('lm'))
@@ -44,7 +46,8 @@ def do_checkpoint(prefix, period=1):
     period = _period(period)
 
     def _callback(iter_no, sym, arg, aux):
-        if (iter_no + 1) % period == 0:
+        from .kvstore import writes_checkpoints
+        if (iter_no + 1) % period == 0 and writes_checkpoints():
             from .model import save_checkpoint  # model imports callback; import late
             save_checkpoint(prefix, iter_no + 1, sym, arg, aux)
     return _callback

@@ -15,6 +15,7 @@ from .base import MXNetError
 from .context import Context, current_context
 from .dtype import to_torch_dtype
 from .ndarray.ndarray import NDArray, as_tensor
+from .program import Program
 from .symbol import graph, passes
 
 GRAD_REQS = ("write", "add", "null")
@@ -90,13 +91,15 @@ class Executor:
                                         not self._aux_names)
         self._check_grad_shapes()
         self._heads = symbol._outputs
-        self._fused_heads = passes.optimize(self._heads, self._bound_shapes()) if FUSE_GRAPHS \
-            else self._heads
-        self._fused_plan = self._plan(self._fused_heads)
-        self._plain_plan = self._fused_plan if self._fused_heads is self._heads else None
+        known = self._bound_shapes()
+        heads = passes.optimize(self._heads, known) if FUSE_GRAPHS else self._heads
+        self._program = Program(heads, known, self._ctx.torch_device)
+        self._plain_program = self._program if heads is self._heads else None
+        self._bind_gradients()
         self._monitor = None
         self._monitor_all = False
         self._graph = None
+        self._head_ones = None
         self.outputs = []
         self._owned_bytes = owned_bytes if owned_bytes is not None else sum(
             a.tensor.numel() * a.tensor.element_size() for a in self._all_arrays())
@@ -150,21 +153,24 @@ class Executor:
         known.update({n: a.shape for n, a in self.aux_dict.items()})
         return known
 
-    def _plan(self, heads):
-        """[(node, params)] in topological order, params specialised to the bound shapes.
-
-        Inference over the bound shapes also checks that the arrays fit the graph (MXNetError
-        naming the operator, input and shapes if not).
-        """
-        shapes = graph.infer_shapes(heads, self._bound_shapes(), partial=True)
-        plan = []
-        for node in graph.topo_order(heads):
-            params = node.params
-            if node.op is not None and node.op.bind_params is not None:
-                outs = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
-                params = node.op.bind_params(params, outs, self._ctx.torch_device)
-            plan.append((node, params))
-        return plan
+    def _bind_gradients(self):
+        """One autograd leaf per argument with a gradient, made once: it shares the argument's
+        storage, and its `.grad` is the bound gradient array, so backward accumulates straight
+        into it (write: zeroed first in one multi-tensor call)."""
+        self._leaves = {}
+        for name, grad in self.grad_dict.items():
+            arg = self.arg_dict[name].tensor
+            if not arg.is_floating_point():
+                continue
+            leaf = arg.detach().requires_grad_(True)
+            leaf.grad = grad.tensor
+            self._leaves[name] = leaf
+        self._write_grads = [g.tensor for n, g in self.grad_dict.items()
+                             if self._grad_req[n] == "write"]
+        values = {n: a.tensor for n, a in self.arg_dict.items()}
+        values.update({n: a.tensor for n, a in self.aux_dict.items()})
+        self._infer_values = values
+        self._train_values = dict(values, **self._leaves)
 
     def _check_grad_shapes(self):
         for name, arr in self.grad_dict.items():
@@ -217,41 +223,22 @@ class Executor:
                                  f"received: {tuple(src.shape)}")
             with torch.no_grad():
                 target.tensor.copy_(src)
-        train_grads = is_train and any(r != "null" for r in self._grad_req.values())
-        values, leaves = {}, {}
-        monitored = self._monitor is not None
-        if monitored and self._plain_plan is None:
-            self._plain_plan = self._plan(self._heads)
-        plan, heads = (self._plain_plan, self._heads) if monitored else (
-            self._fused_plan, self._fused_heads)
-        with torch.set_grad_enabled(train_grads):
-            for node, params in plan:
-                if node.is_variable:
-                    values[(id(node), 0)] = self._variable_value(node, train_grads, leaves)
-                    continue
-                n_args = len(node.arg_names)
-                ins = [values[(id(c), i)] for c, i in node.inputs]
-                outs = node.op.forward(params, ins[:n_args], ins[n_args:], is_train)
-                for i, t in enumerate(outs):
-                    values[(id(node), i)] = t
-                if monitored:
-                    self._report(node, ins, outs)
-        out_tensors = [values[(id(n), i)] for n, i in heads]
-        self._graph = (out_tensors, leaves) if train_grads else None
-        self.outputs = [NDArray(t.detach(), self._ctx) for t in out_tensors]
+        train = is_train and bool(self._leaves)
+        program, observe = self._program, None
+        if self._monitor is not None:
+            if self._plain_program is None:
+                self._plain_program = Program(self._heads, self._bound_shapes(),
+                                              self._ctx.torch_device)
+            program, observe = self._plain_program, self._report
+        values = program.slots(self._train_values if train else self._infer_values)
+        with torch.set_grad_enabled(train):
+            heads = program.run(values, is_train, observe)
+        self._graph = heads if train else None
+        self.outputs = [NDArray(t.detach(), self._ctx) for t in heads]
         return self.outputs
 
-    def _variable_value(self, node, train_grads, leaves):
-        arr = self.arg_dict.get(node.name)
-        if arr is None:
-            return self.aux_dict[node.name].tensor
-        if train_grads and self._grad_req[node.name] != "null":
-            leaf = arr.tensor.detach().requires_grad_(True)
-            leaves[node.name] = leaf
-            return leaf
-        return arr.tensor
-
-    def _report(self, node, ins, outs):
+    def _report(self, step, ins, outs):
+        node = step.node
         if self._monitor_all:
             for label, t in zip(node.arg_names + node.aux_names, ins):
                 self._monitor(f"{node.name}_{label}", NDArray(t.detach(), self._ctx))
@@ -264,11 +251,13 @@ class Executor:
         `out_grads` (one array or a list, one per output) is required for outputs that are not
         loss layers; a loss layer's gradient ignores it, as in MXNet.
         """
+        if not self.grad_dict:
+            return  # nothing needs a gradient: a no-op, as in MXNet
         if self._graph is None:
             raise MXNetError("backward: no training forward to differentiate; call "
                              "forward(is_train=True) first (with some grad_req other than "
                              "'null')")
-        out_tensors, leaves = self._graph
+        out_tensors = self._graph
         if out_grads is not None and not isinstance(out_grads, (list, tuple)):
             out_grads = [out_grads]
         if out_grads is not None and len(out_grads) != len(out_tensors):
@@ -278,11 +267,11 @@ class Executor:
         for i, ((node, _), t) in enumerate(zip(self._heads, out_tensors)):
             g = None if out_grads is None else out_grads[i]
             if g is None:
-                if node.op is None or not node.op.is_loss:
+                if node.op is None or not node.op.loss(node.params):
                     raise MXNetError(
                         f"backward: output {self._output_names[i]} is not a loss layer, so its "
                         f"head gradient is required in out_grads (or pass it through MakeLoss)")
-                g = torch.ones((), dtype=t.dtype, device=t.device).expand_as(t)
+                g = self._ones_like_head(i, t)
             else:
                 g = g.tensor if isinstance(g, NDArray) else as_tensor(g, device=t.device)
                 if tuple(g.shape) != tuple(t.shape):
@@ -292,17 +281,27 @@ class Executor:
             if t.requires_grad:
                 heads.append(t)
                 head_grads.append(g)
-        names = list(leaves)
-        grads = torch.autograd.grad(heads, [leaves[n] for n in names], head_grads,
-                                    allow_unused=True) if heads else [None] * len(names)
         self._graph = None
         with torch.no_grad():
-            for name, g in zip(names, grads):
-                target = self.grad_dict[name].tensor
-                if self._grad_req[name] == "write":
-                    target.copy_(g) if g is not None else target.zero_()
-                elif g is not None:
-                    target.add_(g)
+            if self._write_grads:
+                torch._foreach_zero_(self._write_grads)
+        if heads:
+            torch.autograd.backward(heads, head_grads)
+
+    def release_outputs(self):
+        """Forget the last forward: its outputs and, if not yet differentiated, its graph."""
+        self.outputs = []
+        self._graph = None
+
+    def _ones_like_head(self, i, t):
+        """The head gradient of a loss output (its backward ignores it), made once."""
+        if self._head_ones is None:
+            self._head_ones = {}
+        ones = self._head_ones.get(i)
+        if ones is None or ones.shape != t.shape or ones.dtype != t.dtype:
+            ones = torch.ones((), dtype=t.dtype, device=t.device).expand_as(t)
+            self._head_ones[i] = ones
+        return ones
 
     # -- reshaping and parameters -----------------------------------------------------------
     def reshape(self, partial_shaping=False, allow_up_sizing=False, **kwargs):
@@ -347,7 +346,7 @@ class Executor:
 
     def debug_str(self):
         lines = [f"Symbol outputs: {self._output_names}"]
-        for node, _ in self._fused_plan:
+        for node in graph.topo_order(self._program.heads):
             kind = "Variable" if node.is_variable else f"Op:{node.op.name}"
             lines.append(f"{kind}, Name={node.name}")
         lines.append(f"Total {self._owned_bytes / 2**20:.3f} MB allocated")

@@ -13,11 +13,13 @@ import atexit
 import numbers
 import queue
 import threading
+import time
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 import torch
 
+from .base import MXNetError
 from .ndarray.ndarray import NDArray, array
 
 _LAST_BATCH_HANDLES = ("pad", "discard", "roll_over")
@@ -173,6 +175,19 @@ def _init_data(data, allow_empty, default_name):
     return sorted((name, _as_ndarray(name, value)) for name, value in data.items())
 
 
+def check_part(what, num_parts, part_index, num_items):
+    """Validate a `num_parts`/`part_index` pair for `num_items` examples."""
+    for name, value in (("num_parts", num_parts), ("part_index", part_index)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{what}: {name} must be an int, got {value!r}")
+    if num_parts < 1:
+        raise ValueError(f"{what}: num_parts must be at least 1, got {num_parts}")
+    if not 0 <= part_index < num_parts:
+        raise ValueError(f"{what}: part_index must be in [0, {num_parts}), got {part_index}")
+    if num_items is not None and num_items < num_parts:
+        raise ValueError(f"{what}: {num_items} examples cannot be split into {num_parts} parts")
+
+
 def _take(arr, axis, start, end):
     return NDArray(arr.tensor.narrow(axis, start, end - start), arr.context)
 
@@ -198,6 +213,10 @@ class NDArrayIter(DataIter):
             'discard' drops them; 'roll_over' keeps them and puts them first in the next epoch.
         data_name, label_name: names of a single data/label array.
         layout: axes of each array; 'N' marks the batch axis.
+        num_parts, part_index: serve only part `part_index` of `num_parts` equal contiguous
+            parts of the examples (one part per worker of a dist kvstore). Each part holds
+            `n // num_parts` examples, so every worker runs the same number of batches; the
+            last `n % num_parts` examples are left out.
 
     Example:
         >>> it = NDArrayIter(np.arange(10).reshape(5, 2), np.arange(5), batch_size=2)
@@ -206,7 +225,8 @@ class NDArrayIter(DataIter):
     """
 
     def __init__(self, data, label=None, batch_size=1, shuffle=False, last_batch_handle="pad",
-                 data_name="data", label_name="softmax_label", layout="NCHW"):
+                 data_name="data", label_name="softmax_label", layout="NCHW", num_parts=1,
+                 part_index=0):
         super().__init__(batch_size)
         if not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"NDArrayIter: batch_size must be a positive int, got {batch_size!r}")
@@ -221,6 +241,14 @@ class NDArrayIter(DataIter):
         self.data = _init_data(data, allow_empty=False, default_name=data_name)
         self.label = _init_data(label, allow_empty=True, default_name=label_name)
         self.num_data = self._check_sizes()
+        check_part("NDArrayIter", num_parts, part_index, self.num_data)
+        if num_parts > 1:
+            size = self.num_data // num_parts
+            self.data = [(n, _take(a, self._axis, part_index * size, (part_index + 1) * size))
+                         for n, a in self.data]
+            self.label = [(n, _take(a, self._axis, part_index * size, (part_index + 1) * size))
+                          for n, a in self.label]
+            self.num_data = size
         self.idx = np.arange(self.num_data)
         self.shuffle = shuffle
         self.last_batch_handle = last_batch_handle
@@ -352,6 +380,16 @@ def _repeat(arr, repeats, axis):
 class _WrappingIter(DataIter):
     """An iterator whose `iter_next` sets `current_batch`; the accessors read from it."""
 
+    def _wrap(self, data_iter):
+        """Serve batches of `data_iter`, with its descriptors, batch size and bucket key."""
+        self.data_iter = data_iter
+        self.current_batch = None
+        self.provide_data = data_iter.provide_data
+        self.provide_label = data_iter.provide_label
+        self.batch_size = data_iter.batch_size
+        if hasattr(data_iter, "default_bucket_key"):
+            self.default_bucket_key = data_iter.default_bucket_key
+
     def next(self):
         if self.iter_next():
             return self.current_batch
@@ -370,6 +408,43 @@ class _WrappingIter(DataIter):
         return self.current_batch.pad
 
 
+class ShardIter(_WrappingIter):
+    """Serve one worker's share of any iterator: of every `num_parts` consecutive batches of
+    `data_iter`, the one at `part_index`.
+
+    An epoch stops at the first incomplete round of `num_parts` batches, so every worker runs
+    the same number of batches. Every worker must see `data_iter` give the same batches in the
+    same order (no shuffling, or shuffling seeded alike on every worker); each worker reads
+    them all and keeps its own.
+
+    Example:
+        >>> kv = mx.kv.create('dist_sync')
+        >>> train = mx.io.ShardIter(train, kv.num_workers, kv.rank)
+    """
+
+    def __init__(self, data_iter, num_parts, part_index):
+        super().__init__()
+        check_part("ShardIter", num_parts, part_index, None)
+        self._wrap(data_iter)
+        self.num_parts = num_parts
+        self.part_index = part_index
+
+    def reset(self):
+        self.data_iter.reset()
+
+    def iter_next(self):
+        mine = None
+        for index in range(self.num_parts):
+            try:
+                batch = self.data_iter.next()
+            except StopIteration:
+                return False
+            if index == self.part_index:
+                mine = batch
+        self.current_batch = mine
+        return True
+
+
 class ResizeIter(_WrappingIter):
     """Serve exactly `size` batches per epoch from `data_iter`, restarting it when it runs out.
 
@@ -382,16 +457,10 @@ class ResizeIter(_WrappingIter):
         super().__init__()
         if not isinstance(size, numbers.Integral) or size < 0:
             raise ValueError(f"ResizeIter: size must be a non-negative int, got {size!r}")
-        self.data_iter = data_iter
+        self._wrap(data_iter)
         self.size = size
         self.reset_internal = reset_internal
         self.cur = 0
-        self.current_batch = None
-        self.provide_data = data_iter.provide_data
-        self.provide_label = data_iter.provide_label
-        self.batch_size = data_iter.batch_size
-        if hasattr(data_iter, "default_bucket_key"):
-            self.default_bucket_key = data_iter.default_bucket_key
 
     def reset(self):
         self.cur = 0
@@ -413,16 +482,54 @@ class ResizeIter(_WrappingIter):
 
 # (thread, requests) of every PrefetchingIter worker not yet told to stop.
 _LIVE_WORKERS = set()
+# How long exit (or close) waits for a worker that is computing a batch; a worker that is
+# blocked (its CPU time does not move for _IDLE_S) is not waited for.
+_BUSY_WAIT_S = 60.0
+_IDLE_S = 0.5
 
 
 @atexit.register
 def _stop_workers():
-    """Let each worker finish the fetch it is in and end: a daemon thread still running torch
-    code when the interpreter finalises aborts the process."""
-    for thread, requests in list(_LIVE_WORKERS):
-        requests.put(None)
-        thread.join()
+    """Let each worker finish the fetch it is computing and end: a daemon thread still
+    running torch code when the interpreter finalises can abort the process. A worker blocked
+    in the wrapped iterator (waiting, not computing) is left behind, so exit never hangs."""
+    workers = list(_LIVE_WORKERS)
     _LIVE_WORKERS.clear()
+    for _, requests in workers:
+        requests.put(None)
+    for thread, _ in workers:
+        _join_unless_blocked(thread)
+
+
+def _join_unless_blocked(thread):
+    """Join `thread` while it computes (CPU time moving), at most _BUSY_WAIT_S."""
+    cpu = _cpu_clock(thread)
+    deadline = time.monotonic() + _BUSY_WAIT_S
+    last, idle_since = _cpu_seconds(cpu), time.monotonic()
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(0.05)
+        now, spent = time.monotonic(), _cpu_seconds(cpu)
+        if spent is None or spent != last:
+            last, idle_since = spent, now
+        elif now - idle_since > _IDLE_S:
+            return
+
+
+def _cpu_clock(thread):
+    try:
+        return time.pthread_getcpuclockid(thread.ident)
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
+def _cpu_seconds(clock):
+    """The thread's CPU time, or None where unknown (then only the deadline bounds a join)."""
+    if clock is None:
+        return None
+    try:
+        return time.clock_gettime(clock)
+    except OSError:
+        return None
 
 
 def _prefetch_worker(iters, requests, results):
@@ -436,8 +543,10 @@ def _prefetch_worker(iters, requests, results):
                 except StopIteration:
                     batches.append(None)
             results.put((batches, None))
-        except Exception as err:  # re-raised in the consumer's thread by iter_next
+        except BaseException as err:  # re-raised in the consumer's thread by iter_next
             results.put((None, err))
+            if not isinstance(err, Exception):
+                return
 
 
 class PrefetchingIter(_WrappingIter):
@@ -445,6 +554,10 @@ class PrefetchingIter(_WrappingIter):
 
     The batches of several iterators are joined: data lists and label lists are concatenated
     in iterator order. One request is in flight at a time, so at most one batch is held ahead.
+    Several threads may consume one PrefetchingIter: each batch goes to exactly one of them.
+    An error raised by a wrapped iterator is raised again by every later `next()` until
+    `reset()`; a worker blocked inside a wrapped iterator does not keep the process from
+    exiting.
 
     Args:
         iters: a DataIter or a list of them (they must yield the same number of batches).
@@ -471,6 +584,8 @@ class PrefetchingIter(_WrappingIter):
         if hasattr(iters[0], "default_bucket_key"):
             self.default_bucket_key = iters[0].default_bucket_key
         self.current_batch = None
+        self._lock = threading.Lock()
+        self._error = None
         self._requests = queue.Queue()
         self._results = queue.Queue()
         self._pending = False
@@ -485,11 +600,21 @@ class PrefetchingIter(_WrappingIter):
         self._pending = True
 
     def _collect(self):
-        batches, err = self._results.get()
+        batches, err = self._next_result()
         self._pending = False
         if err is not None:
+            self._error = (err, err.__traceback__)
             raise err
         return batches
+
+    def _next_result(self):
+        while True:
+            try:
+                return self._results.get(timeout=0.1)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._results.empty():
+                    return None, MXNetError("PrefetchingIter: its worker thread has ended "
+                                            "(close() was called); make a new iterator")
 
     @staticmethod
     def _renamed(descs, renames):
@@ -514,13 +639,31 @@ class PrefetchingIter(_WrappingIter):
         return self._joined([it.provide_label for it in self.iters], self.rename_label)
 
     def reset(self):
-        if self._pending:
-            self._collect()
-        for it in self.iters:
-            it.reset()
-        self._request()
+        with self._lock:
+            self._error = None
+            if self._pending:
+                try:
+                    self._collect()
+                except Exception:  # the fetch reset() discards; its error goes with it
+                    self._error = None
+            for it in self.iters:
+                it.reset()
+            self._request()
+
+    def next(self):
+        with self._lock:
+            if self._advance():
+                return self.current_batch
+        raise StopIteration
 
     def iter_next(self):
+        with self._lock:
+            return self._advance()
+
+    def _advance(self):
+        if self._error is not None:
+            err, tb = self._error
+            raise err.with_traceback(tb)
         if not self._pending:
             return False
         batches = self._collect()
@@ -545,13 +688,12 @@ class PrefetchingIter(_WrappingIter):
         self._request()
         return True
 
-
     def close(self):
         """Stop the worker thread (also done when the iterator is garbage-collected)."""
         _LIVE_WORKERS.discard((self._thread, self._requests))
         if self._thread.is_alive():
             self._requests.put(None)
-            self._thread.join()
+            _join_unless_blocked(self._thread)
 
     def __del__(self):
         thread = getattr(self, "_thread", None)

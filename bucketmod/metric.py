@@ -102,14 +102,38 @@ class EvalMetric:
         raise NotImplementedError(f"{type(self).__name__} does not define update()")
 
     def reset(self):
-        self.num_inst = 0
-        self.sum_metric = 0.0
-        self.global_num_inst = 0
-        self.global_sum_metric = 0.0
+        self._stats = [0.0, 0, 0.0, 0]
+        self._pending = None
 
     def reset_local(self):
-        self.num_inst = 0
-        self.sum_metric = 0.0
+        self._flush()
+        self._stats[0], self._stats[1] = 0.0, 0
+
+    def _flush(self):
+        """Add the sums accumulated on the device into the host's (one read of 2 numbers)."""
+        if self._pending is not None:
+            value, count = torch.stack(self._pending).tolist()
+            self._pending = None
+            self._stats[0] += value
+            self._stats[2] += value
+            self._stats[1] += int(count)
+            self._stats[3] += int(count)
+
+    def _stat(index, doc):
+        def get(self):
+            self._flush()
+            return self._stats[index]
+
+        def set_(self, value):
+            self._flush()
+            self._stats[index] = value
+        return property(get, set_, doc=doc)
+
+    sum_metric = _stat(0, "Sum of the metric since the last reset_local (reads the device).")
+    num_inst = _stat(1, "Instances since the last reset_local (reads the device).")
+    global_sum_metric = _stat(2, "Sum of the metric since the last reset.")
+    global_num_inst = _stat(3, "Instances since the last reset.")
+    del _stat
 
     def get(self):
         """`(name, value)` over the batches since the last reset_local (nan if none)."""
@@ -134,12 +158,24 @@ class EvalMetric:
         return _zip_name_value(*self.get_global())
 
     def _add(self, value, count):
+        """Add one batch's sum and instance count. Tensors stay on their device (summed in
+        float64 there) until a value is read, so updating a metric never waits on a GPU."""
+        if isinstance(value, torch.Tensor) or isinstance(count, torch.Tensor):
+            device = value.device if isinstance(value, torch.Tensor) else count.device
+            if self._pending is not None and self._pending[0].device != device:
+                self._flush()
+            if self._pending is None:
+                self._pending = [torch.zeros((), dtype=torch.float64, device=device)
+                                 for _ in range(2)]
+            self._pending[0] += value
+            self._pending[1] += count
+            return
         # a python float: numpy 2 keeps float32 scalars float32, and sums must not lose bits
         value = float(value)
-        self.sum_metric += value
-        self.global_sum_metric += value
-        self.num_inst += count
-        self.global_num_inst += count
+        self._stats[0] += value
+        self._stats[2] += value
+        self._stats[1] += count
+        self._stats[3] += count
 
 
 def _zip_name_value(name, value):
@@ -237,11 +273,11 @@ class Accuracy(EvalMetric):
     def update(self, labels, preds):
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
-            label, pred = _to_numpy(label), _to_numpy(pred)
+            label, pred = _to_tensor(label), _to_tensor(pred)
             if pred.shape != label.shape:
-                pred = numpy.argmax(pred, axis=self.axis)
-            pred = pred.astype("int32").ravel()
-            label = label.astype("int32").ravel()
+                pred = pred.argmax(dim=self.axis)
+            pred = pred.to(torch.int32).reshape(-1)
+            label = label.to(device=pred.device, dtype=torch.int32).reshape(-1)
             check_label_shapes(label, pred)
             self._add((pred == label).sum(), len(pred))
 
@@ -263,6 +299,13 @@ class TopKAccuracy(EvalMetric):
     def update(self, labels, preds):
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
+            if _to_tensor(pred).dim() == 2:
+                pred, label = _to_tensor(pred), _to_tensor(label)
+                check_label_shapes(label.reshape(-1), pred)
+                top = pred.topk(min(self.top_k, pred.shape[1]), dim=1).indices
+                label = label.to(device=pred.device, dtype=torch.int32).reshape(-1, 1)
+                self._add((top == label).sum(), pred.shape[0])
+                continue
             pred = _to_numpy(pred).astype("float32")
             if pred.ndim > 2:
                 raise AssertionError(f"Predictions should be no more than 2 dims, "
@@ -417,7 +460,6 @@ class Perplexity(EvalMetric):
         if len(labels) != len(preds):
             raise AssertionError(f"labels and preds: expected the same number of arrays, got "
                                  f"{len(labels)} and {len(preds)}")
-        loss, num = 0., 0
         for label, pred in zip(labels, preds):
             pred = _to_tensor(pred).movedim(self.axis, -1)
             label = _to_tensor(label)
@@ -427,13 +469,12 @@ class Perplexity(EvalMetric):
             label = label.reshape(-1).to(device=pred.device, dtype=torch.int64)
             index = label.clamp(0, pred.shape[-1] - 1)[:, None]  # MXNet's pick clips
             prob = pred.reshape(-1, pred.shape[-1]).gather(1, index)[:, 0].float()
+            num = prob.numel()
             if self.ignore_label is not None:
                 ignore = label == int(self.ignore_label)
-                num -= int(ignore.sum())
+                num = num - ignore.sum()
                 prob = torch.where(ignore, torch.ones_like(prob), prob)
-            loss -= float(torch.log(prob.clamp(min=1e-10)).sum())
-            num += prob.numel()
-        self._add(loss, num)
+            self._add(-torch.log(prob.clamp(min=1e-10)).sum(dtype=torch.float64), num)
 
     def get(self):
         if self.num_inst == 0:
@@ -447,10 +488,13 @@ class Perplexity(EvalMetric):
 
 
 def _as_columns(label, pred):
-    label, pred = _to_numpy(label), _to_numpy(pred)
-    if label.ndim == 1:
+    """Both as float64 tensors on the prediction's device, 1-d arrays as columns."""
+    pred = _to_tensor(pred)
+    label = _to_tensor(label).to(device=pred.device, dtype=torch.float64)
+    pred = pred.to(torch.float64)
+    if label.dim() == 1:
         label = label.reshape(label.shape[0], 1)
-    if pred.ndim == 1:
+    if pred.dim() == 1:
         pred = pred.reshape(pred.shape[0], 1)
     return label, pred
 
@@ -467,7 +511,7 @@ class MAE(EvalMetric):
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
             label, pred = _as_columns(label, pred)
-            self._add(numpy.abs(label - pred).mean(), 1)
+            self._add((label - pred).abs().mean(), 1)
 
 
 @register
@@ -497,7 +541,7 @@ class RMSE(EvalMetric):
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
             label, pred = _as_columns(label, pred)
-            self._add(numpy.sqrt(((label - pred) ** 2.0).mean()), 1)
+            self._add(((label - pred) ** 2.0).mean().sqrt(), 1)
 
 
 class _LabelProbability(EvalMetric):
@@ -511,12 +555,13 @@ class _LabelProbability(EvalMetric):
     def update(self, labels, preds):
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
-            label, pred = _to_numpy(label).ravel(), _to_numpy(pred)
+            pred = _to_tensor(pred)
+            label = _to_tensor(label).reshape(-1).to(device=pred.device, dtype=torch.int64)
             if label.shape[0] != pred.shape[0]:
                 raise AssertionError(f"label and pred: expected {pred.shape[0]} labels (one "
                                      f"per prediction row), got {label.shape[0]}")
-            prob = pred[numpy.arange(label.shape[0], dtype=numpy.int64), numpy.int64(label)]
-            self._add((-numpy.log(prob + self.eps)).sum(), label.shape[0])
+            prob = pred.gather(1, label[:, None])[:, 0].to(torch.float64)
+            self._add(-(prob + self.eps).log().sum(), label.shape[0])
 
 
 @register
@@ -605,8 +650,8 @@ class Loss(EvalMetric):
         if isinstance(preds, _ARRAY_TYPES):
             preds = [preds]
         for pred in preds:
-            pred = _to_numpy(pred)
-            self._add(float(pred.sum(dtype=numpy.float32)), pred.size)
+            pred = _to_tensor(pred)
+            self._add(pred.sum(dtype=torch.float32), pred.numel())
 
 
 @register

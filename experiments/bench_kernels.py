@@ -33,10 +33,13 @@ from bucketmod.ops import (  # noqa: E402
     activation,
     embedding,
     fc,
+    fc_softmax_output,
+    gru,
     linear_cross_entropy,
-    rnn_cell,
+    lstm,
     softmax,
     softmax_output,
+    vanilla_rnn,
 )
 
 ROWS = [32 * t for t in (10, 60)] + [4096]
@@ -121,22 +124,40 @@ def _cell_cost(gates):
     return cost
 
 
-def _lstm_seq_inputs(s, dtype, device):
-    T, B, H = s["T"], s["B"], s["H"]
-    lstm = torch.nn.LSTM(H, H).to(device, dtype)
-    return {"x": randn((T, B, H), dtype, device), "lstm": lstm, "wi": lstm.weight_ih_l0,
-            "wh": lstm.weight_hh_l0, "bi": lstm.bias_ih_l0, "bh": lstm.bias_hh_l0,
-            "h": torch.zeros(B, H, device=device, dtype=dtype),
-            "c": torch.zeros(B, H, device=device, dtype=dtype)}
+# name -> (gates, torch module, bucketmod's whole-sequence functional, its test file)
+SEQUENCES = {"lstm": (4, torch.nn.LSTM, lstm.lstm_sequence, "tests/kernels/test_lstm.py"),
+             "gru": (3, torch.nn.GRU, gru.gru_sequence, "tests/kernels/test_gru.py"),
+             "vanilla_rnn": (1, torch.nn.RNN, vanilla_rnn.vanilla_rnn_sequence,
+                             "tests/kernels/test_vanilla_rnn.py")}
 
 
-def _lstm_seq_bucketmod(i):
-    # The cell kernel looped over time until the whole-sequence kernel lands.
-    h, c, hs = i["h"], i["c"], []
-    for t in range(i["x"].shape[0]):
-        h, c = rnn_cell.lstm_cell(i["x"][t], h, c, i["wi"], i["bi"], i["wh"], i["bh"])
-        hs.append(h)
-    return torch.stack(hs)
+def _seq_inputs(module):
+    def make(s, dtype, device):
+        T, B, H = s["T"], s["B"], s["H"]
+        net = module(H, H).to(device, dtype)
+        return {"x": randn((T, B, H), dtype, device), "net": net, "wi": net.weight_ih_l0,
+                "wh": net.weight_hh_l0, "bi": net.bias_ih_l0, "bh": net.bias_hh_l0,
+                "h": torch.zeros(B, H, device=device, dtype=dtype),
+                "c": torch.zeros(B, H, device=device, dtype=dtype)}
+    return make
+
+
+def _seq_bucketmod(fn, gates):
+    def run(i):
+        states = (i["h"], i["c"]) if gates == 4 else (i["h"],)
+        return fn(i["x"], *states, i["wi"], i["bi"], i["wh"], i["bh"])[0]
+    return run
+
+
+def _seq_cost(gates):
+    def cost(s, dtype, mode):
+        flops, size = _cell_cost(gates)(s, dtype, mode)
+        return flops * s["T"], size * s["T"]
+    return cost
+
+
+def _linear_softmax(x, w, b):
+    return torch.softmax(F.linear(x, w, b), -1)
 
 
 def register_builtin():
@@ -221,9 +242,23 @@ def register_builtin():
         cost=row_cost(2), test_file="tests/kernels/test_activation.py",
         label=lambda s: f"tanh {s['M']}x{s['N']}"))
 
+    bench.register(bench.BenchOp(
+        name="fc_softmax_output", family="softmax",
+        shapes=[{**s, "K": 200} for s in vocab_rows] + [{"M": 4096, "V": 50000, "K": 1024}],
+        quick_shapes=[{"M": 12, "V": 40, "K": 16}], make=lce,
+        providers={"bucketmod": triton(lambda i: fc_softmax_output.fc_softmax_output(
+                       i["x"], i["w"], i["b"], i["label"])),
+                   "torch (F.linear + softmax)": lambda i: _linear_softmax(i["x"], i["w"],
+                                                                           i["b"]),
+                   "torch (F.linear + F.cross_entropy)": lambda i: _linear_ce(
+                       i["x"], i["w"], i["b"], i["label"])},
+        cost=lambda s, d, m: _gemm_cost(s["M"], s["V"], s["K"], d, m),
+        test_file="tests/kernels/test_fc_softmax_output.py",
+        label=lambda s: f"{s['M']}x{s['K']}->{s['V']}"))
+
+    # One step: the whole-sequence kernel over T = 1 against torch's cells.
     cells = [{"B": 32, "H": h} for h in (200, 650, 1024)]
-    for name, gates, fn in (("lstm_cell", 4, rnn_cell.lstm_cell),
-                            ("gru_cell", 3, rnn_cell.gru_cell)):
+    for name, gates, fn in (("lstm_cell", 4, lstm.lstm_cell), ("gru_cell", 3, gru.gru_cell)):
         args = (lambda i: (i["x"], i["h"], i["c"])) if gates == 4 else (lambda i: (i["x"],
                                                                                    i["h"]))
         torch_args = (lambda i: (i["x"], (i["h"], i["c"]))) if gates == 4 else (
@@ -235,20 +270,19 @@ def register_builtin():
                            *args(i), i["wi"], i["bi"], i["wh"], i["bh"])),
                        f"torch (nn.{'LSTM' if gates == 4 else 'GRU'}Cell)":
                            lambda i, a=torch_args: i["cell"](*a(i))},
-            cost=_cell_cost(gates), test_file="tests/kernels/test_rnn_cells.py",
+            cost=_cell_cost(gates), test_file=SEQUENCES[name[:-5]][3],
             label=lambda s: f"B{s['B']}-H{s['H']}"))
 
-    def seq_cost(s, dtype, mode):
-        flops, size = _cell_cost(4)(s, dtype, mode)
-        return flops * s["T"], size * s["T"]
-    bench.register(bench.BenchOp(
-        name="lstm_seq", family="rnn",
-        shapes=[{"T": t, "B": 32, "H": h} for t in (10, 60) for h in (200, 1024)],
-        quick_shapes=[{"T": 2, "B": 4, "H": 16}], make=_lstm_seq_inputs,
-        providers={"bucketmod (cell kernel per step)": triton(_lstm_seq_bucketmod),
-                   "torch (nn.LSTM, cuDNN on a GPU)": lambda i: i["lstm"](i["x"])[0]},
-        cost=seq_cost, test_file="tests/kernels/test_rnn_cells.py",
-        label=lambda s: f"T{s['T']}-B{s['B']}-H{s['H']}"))
+    for name, (gates, module, fn, test_file) in SEQUENCES.items():
+        bench.register(bench.BenchOp(
+            name=name, family="rnn",
+            shapes=[{"T": t, "B": 32, "H": h} for t in (10, 60) for h in (200, 1024)],
+            quick_shapes=[{"T": 2, "B": 4, "H": 16}], make=_seq_inputs(module),
+            providers={"bucketmod": triton(_seq_bucketmod(fn, gates)),
+                       f"torch (nn.{module.__name__}, cuDNN on a GPU)":
+                           lambda i: i["net"](i["x"])[0]},
+            cost=_seq_cost(gates), test_file=test_file,
+            label=lambda s: f"T{s['T']}-B{s['B']}-H{s['H']}"))
 
 
 def gate(op):

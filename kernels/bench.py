@@ -3,7 +3,8 @@
 One `BenchOp` per op: its providers (bucketmod's kernel and what people run instead), its
 shapes, and its cost (FLOPs and bytes) for the throughput columns. A new kernel, a user's
 included, joins with `register(BenchOp(...))` in any module that `bench_kernels.py --import`
-loads; nothing else is edited. The API is described in kernels/README.md ("Benchmarks").
+loads (on import, or in a `register_bench()` function the loader calls); nothing else is
+edited. The API is described in kernels/README.md ("Benchmarks").
 """
 import csv
 import dataclasses
@@ -101,17 +102,22 @@ def registered():
 
 
 def load(spec):
-    """Import a module by name, or a .py file by path, whose import registers ops."""
+    """Import a module by name, or a .py file by path, whose import registers ops; then call
+    its `register_bench()` if it has one (a file that is also a script registers nothing on
+    import)."""
     if spec.endswith(".py") or os.sep in spec:
         name = "bench_user_" + os.path.splitext(os.path.basename(spec))[0]
-        loader = importlib.util.spec_from_file_location(name, spec)
-        if loader is None:
+        if not os.path.isfile(spec):
             raise FileNotFoundError(f"--import: no such file {spec!r}")
+        loader = importlib.util.spec_from_file_location(name, spec)
         module = importlib.util.module_from_spec(loader)
         sys.modules[name] = module
         loader.loader.exec_module(module)
-        return module
-    return importlib.import_module(spec)
+    else:
+        module = importlib.import_module(spec)
+    if callable(getattr(module, "register_bench", None)):
+        module.register_bench()
+    return module
 
 
 def environment(root=None):

@@ -64,6 +64,13 @@ class BaseModule:
     def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
               score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None):
         """Run prediction on `eval_data` and return `eval_metric.get_name_value()`."""
+        return self._score(eval_data, eval_metric, num_batch, batch_end_callback,
+                           score_end_callback, reset, epoch, sparse_row_id_fn, None)
+
+    def _score(self, eval_data, eval_metric, num_batch, batch_end_callback, score_end_callback,
+               reset, epoch, sparse_row_id_fn, kvstore):
+        """`score`; with a dist `kvstore`, the metric the end callbacks see and the values
+        returned cover every worker's batches."""
         self._check_ready("score")
         if reset:
             eval_data.reset()
@@ -83,6 +90,8 @@ class BaseModule:
                 for callback in _as_list(batch_end_callback):
                     callback(param)
             actual_num_batch += 1
+        if kvstore is not None:
+            eval_metric = kvstore.reduce_metric(eval_metric)
         if score_end_callback:
             param = BatchEndParam(epoch=epoch, nbatch=actual_num_batch, eval_metric=eval_metric,
                                   locals={"self": self})
@@ -153,7 +162,12 @@ class BaseModule:
             begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
             sparse_row_id_fn=None):
         """Train: bind, initialise, then per epoch forward/backward/update every batch, log the
-        training metric, call the callbacks and score `eval_data`."""
+        training metric, call the callbacks and score `eval_data`.
+
+        With a dist kvstore each worker trains on its own shard of the data (see the iterators'
+        `num_parts`/`part_index` and `mx.io.ShardIter`); the epoch's training and validation
+        metrics are logged over every worker's batches, and checkpoints are written by rank 0.
+        """
         if num_epoch is None:
             raise ValueError("fit: num_epoch is required (the number of epochs to train)")
         self.bind(data_shapes=train_data.provide_data, label_shapes=train_data.provide_label,
@@ -173,6 +187,9 @@ class BaseModule:
             eval_metric.reset()
             name_values = self._fit_epoch(train_data, epoch, eval_metric, batch_end_callback,
                                           monitor, sparse_row_id_fn)
+            dist = self._dist_kvstore()
+            if dist is not None:
+                name_values = dist.reduce_metric(eval_metric).get_global_name_value()
             for name, val in name_values:
                 self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
             self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
@@ -181,9 +198,8 @@ class BaseModule:
                 for callback in _as_list(epoch_end_callback):
                     callback(epoch, self.symbol, arg_params_now, aux_params_now)
             if eval_data is not None:
-                res = self.score(eval_data, validation_metric,
-                                 score_end_callback=eval_end_callback,
-                                 batch_end_callback=eval_batch_end_callback, epoch=epoch)
+                res = self._score(eval_data, validation_metric, None, eval_batch_end_callback,
+                                  eval_end_callback, True, epoch, None, dist)
                 for name, val in res:
                     self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
             train_data.reset()
@@ -201,8 +217,7 @@ class BaseModule:
             data_batch = next_batch
             if monitor is not None:
                 monitor.tic()
-            self.forward_backward(data_batch)
-            self.update()
+            self._fit_step(data_batch)
             self._update_metric_for(eval_metric, data_batch)
             try:
                 next_batch = next(data_iter)
@@ -220,6 +235,12 @@ class BaseModule:
                     callback(param)
             nbatch += 1
         return name_values
+
+    def _fit_step(self, data_batch):
+        """One training step of `fit`: forward, backward and update (Module replays it as a
+        CUDA graph where it can)."""
+        self.forward_backward(data_batch)
+        self.update()
 
     # -- parameters on disk -----------------------------------------------------------------
     def save_params(self, fname):
@@ -249,6 +270,10 @@ class BaseModule:
 
     def install_monitor(self, mon):
         raise TypeError(f"{type(self).__name__} has no executors to monitor")
+
+    def _dist_kvstore(self):
+        """The distributed kvstore this module trains with (more than one worker), or None."""
+        return None
 
     @property
     def symbol(self):

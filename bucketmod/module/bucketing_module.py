@@ -6,19 +6,36 @@ and scratch buffers are views of the default bucket's where they fit. Switching 
 nothing; an update made under one bucket is seen by all.
 """
 import logging
-import os
 import warnings
 
 import numpy as np
+import torch
 
 from ..base import MXNetError
 from ..context import cpu
 from ..initializer import Uniform
+from ..kvstore import writes_checkpoints
 from ..name import NameManager
 from ..ndarray import serialization
 from ..ndarray.ndarray import array
 from .base_module import BaseModule, _require
+from .cuda_graph import CudaGraphs
 from .module import Module, check_input_names
+
+_INT_DTYPES = (torch.uint8, torch.int8, torch.int32, torch.int64)
+
+
+def _bucket_keys(fname, blob):
+    """The int bucket keys of a `.buckets` file: one 1-d integer array of distinct keys."""
+    loaded = serialization.decode(blob, repr(fname))
+    arr = loaded[0] if isinstance(loaded, list) and len(loaded) == 1 else None
+    if arr is None or arr.ndim != 1 or arr.tensor.dtype not in _INT_DTYPES:
+        raise MXNetError(f"bucket list {fname!r}: expected one 1-d integer array of bucket "
+                         f"keys")
+    keys = [int(k) for k in arr.asnumpy()]
+    if len(set(keys)) != len(keys):
+        raise MXNetError(f"bucket list {fname!r}: bucket keys {keys} repeat")
+    return keys
 
 
 class BucketingModule(BaseModule):
@@ -44,13 +61,16 @@ class BucketingModule(BaseModule):
         check_input_names("state", state_names or [], arg_names, True)
         check_input_names("fixed_param", fixed_param_names or [], arg_names, True)
         self._module_args = dict(logger=logger, context=context, work_load_list=work_load_list,
-                                 fixed_param_names=fixed_param_names, state_names=state_names)
+                                 fixed_param_names=fixed_param_names, state_names=state_names,
+                                 compression_params=compression_params)
         self._preload = None
+        self._saved = {}
         self._buckets = {}
         self._curr_module = None
         self._curr_bucket_key = None
         self._monitor = None
         self._grad_req = None
+        self._cuda_graphs = CudaGraphs(logger=logger)
 
     def _call_sym_gen(self, bucket_key):
         try:
@@ -113,8 +133,9 @@ class BucketingModule(BaseModule):
 
     @property
     def bucket_keys(self):
-        """The keys bound so far, default first."""
-        return list(self._buckets)
+        """The keys bound so far, default first, then those loaded from a checkpoint and not
+        yet bound (each binds with its saved symbol when first used)."""
+        return list(self._buckets) + [k for k in self._saved if k not in self._buckets]
 
     @property
     def _total_exec_bytes(self):
@@ -180,6 +201,8 @@ class BucketingModule(BaseModule):
         self.for_training = for_training
         self.inputs_need_grad = inputs_need_grad
         self._grad_req = grad_req
+        module._cuda_graphs = self._cuda_graphs
+        self._cuda_graphs.first = module
         self._curr_module = module
         self._curr_bucket_key = self._default_bucket_key
         self._buckets[self._default_bucket_key] = module
@@ -205,6 +228,7 @@ class BucketingModule(BaseModule):
                         grad_req=self._grad_req)
         except (MXNetError, ValueError) as err:
             raise type(err)(f"bucket {bucket_key!r}: {err}") from err
+        module._cuda_graphs = self._cuda_graphs
         if self._monitor is not None:
             module.install_monitor(self._monitor)
         if self.optimizer_initialized:
@@ -213,9 +237,16 @@ class BucketingModule(BaseModule):
         return module
 
     def switch_bucket(self, bucket_key, data_shapes, label_shapes=None):
-        """Make `bucket_key` current, binding it (sharing the default bucket) on first use."""
+        """Make `bucket_key` current, binding it (sharing the default bucket) on first use.
+
+        The bucket switched away from releases its outputs (and any forward not yet
+        differentiated), so that only the current bucket holds more than the shared memory.
+        """
         self._check_bound("switch_bucket")
-        self._curr_module = self._bind_bucket(bucket_key, data_shapes, label_shapes)
+        module = self._bind_bucket(bucket_key, data_shapes, label_shapes)
+        if self._curr_module is not None and module is not self._curr_module:
+            self._curr_module.release_outputs()
+        self._curr_module = module
         self._curr_bucket_key = bucket_key
 
     def delete_bucket(self, bucket_key):
@@ -249,21 +280,71 @@ class BucketingModule(BaseModule):
                           data_batch.provide_label)
 
     def forward(self, data_batch, is_train=None):
-        """Switch to `data_batch.bucket_key` (binding it if new) and run the batch."""
+        """Switch to `data_batch.bucket_key` (binding it if new) and run the batch.
+
+        As in MXNet, a batch whose bucket_key is None is bucket None (sym_gen(None)), not the
+        default bucket.
+        """
         self._check_ready("forward")
-        key = data_batch.bucket_key
-        if key is None:
-            key = self._default_bucket_key
-        self.switch_bucket(key, data_batch.provide_data, data_batch.provide_label)
+        self._switch_to(data_batch)
         self._curr_module.forward(data_batch, is_train=is_train)
+
+    def _switch_to(self, data_batch):
+        self.switch_bucket(data_batch.bucket_key, data_batch.provide_data,
+                           data_batch.provide_label)
+
+    @property
+    def cuda_graphs(self):
+        """Whether `fit` replays each bucket's training step as a CUDA graph where it can
+        (None: as `BUCKETMOD_CUDA_GRAPHS` says, on by default); one setting for all buckets."""
+        return self._cuda_graphs.enabled
+
+    @cuda_graphs.setter
+    def cuda_graphs(self, enabled):
+        self._cuda_graphs.enabled = enabled
+
+    def _fit_step(self, data_batch):
+        self._check_optimizer("fit")
+        self._switch_to(data_batch)
+        if self._dist_kvstore() is not None:
+            # workers in different buckets reduce the default bucket's whole list (update)
+            self._curr_module.forward_backward(data_batch)
+            self.update()
+            return
+        self._curr_module._fit_step(data_batch)
 
     def backward(self, out_grads=None):
         self._check_ready("backward")
         self._curr_module.backward(out_grads=out_grads)
 
     def update(self):
+        """Update the parameters from the current bucket's gradients.
+
+        With a dist kvstore, workers may be in different buckets in the same step, yet their
+        all-reduce must cover the same gradients in the same order: every worker reduces and
+        updates the default bucket's whole parameter list (the same arrays every bucket
+        shares), a parameter the current bucket does not use contributing a zero gradient.
+        """
         self._check_optimizer("update")
-        self._curr_module.update()
+        default = self._buckets[self._default_bucket_key]
+        module = self._curr_module
+        if module is not default and default._dist_kvstore() is not None:
+            unused = set(default._param_names) - set(module._param_names)
+            extra = set(module._param_names) - set(default._param_names)
+            if extra:
+                raise MXNetError(f"bucket {self._curr_bucket_key!r} has parameters "
+                                 f"{sorted(extra)} that the default bucket lacks; with a dist "
+                                 f"kvstore every bucket's parameters must be the default's")
+            for name in unused:
+                for grad in default._exec_group.grad_arrays(name):
+                    if grad is not None:
+                        grad.tensor.zero_()
+            module = default
+        module.update()
+
+    def _dist_kvstore(self):
+        default = self._buckets.get(self._default_bucket_key)
+        return default._dist_kvstore() if default is not None else None
 
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs")
@@ -296,29 +377,41 @@ class BucketingModule(BaseModule):
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, remove_amp_cast=False):
         """Write every bound bucket's symbol (`prefix-KEY-symbol.json`), the bucket list
-        (`prefix.buckets`) and the shared parameters (`prefix-%04d.params`), as MXNet 1.x."""
+        (`prefix.buckets`) and the shared parameters (`prefix-%04d.params`), as MXNet 1.x,
+        as one generation (see `mx.model`)."""
+        from ..model import CheckpointWriter, _params_dict, params_file
         _require(len(self._buckets) > 0, "save_checkpoint: no bucket is bound yet")
-        for key, module in self._buckets.items():
-            module.symbol.save(f"{prefix}-{key}-symbol.json", remove_amp_cast=remove_amp_cast)
-        self.save_params("%s-%04d.params" % (prefix, epoch))
-        serialization.save(f"{prefix}.buckets",
-                           array(list(self._buckets.keys()), dtype=np.int32))
+        if not writes_checkpoints():
+            return
+        arg_params, aux_params = self.get_params()
+        keys = self.bucket_keys
+        with CheckpointWriter(prefix, epoch) as ck:
+            for key in keys:
+                module = self._buckets.get(key)
+                symbol = module.symbol if module is not None else self._saved[key]
+                ck.write(f"{prefix}-{key}-symbol.json", [symbol.tojson().encode()])
+            ck.write(params_file(prefix, epoch),
+                     serialization.encode(_params_dict(arg_params, aux_params)))
+            ck.write(f"{prefix}.buckets",
+                     serialization.encode(array(keys, dtype=np.int32)))
 
     @staticmethod
     def load(prefix, epoch, sym_gen=None, default_bucket_key=None, **kwargs):
-        """A BucketingModule from `save_checkpoint`'s files; parameters apply on bind."""
-        from .. import symbol as sym
-        from ..model import load_params
+        """A BucketingModule from `save_checkpoint`'s files; parameters apply on bind.
+
+        Every file is read and checked now; a bucket listed in `prefix.buckets` that a later
+        save added is accepted, any other file must be the one the save of `epoch` wrote.
+        """
+        from ..model import CheckpointReader, _load_params, load_symbol
         _require(sym_gen is not None, "sym_gen is required for loading BucketingModule")
         _require(default_bucket_key is not None,
                  "default_bucket_key is required for loading BucketingModule")
+        reader = CheckpointReader(prefix, epoch)
         fname = f"{prefix}.buckets"
-        if not os.path.exists(fname):
-            from ..model import CheckpointNotFound
-            raise CheckpointNotFound(f"bucket list {fname!r} does not exist")
-        keys = [int(k) for k in serialization.load(fname)[0].asnumpy()]
-        symbols = {k: sym.load(f"{prefix}-{k}-symbol.json") for k in keys}
-        arg_params, aux_params = load_params(prefix, epoch)
+        keys = _bucket_keys(fname, reader.read(fname, "bucket list", check=False))
+        symbols = {k: load_symbol(reader, f"{prefix}-{k}-symbol.json", unlisted_ok=True)
+                   for k in keys}
+        arg_params, aux_params = _load_params(reader)
         return BucketingModule.load_dict(symbols, sym_gen, default_bucket_key, arg_params,
                                          aux_params, **kwargs)
 
@@ -342,6 +435,7 @@ class BucketingModule(BaseModule):
             return sym_gen(key)
 
         mod = BucketingModule(loaded_sym_gen, default_bucket_key, **kwargs)
+        mod._saved = dict(sym_dict)
         mod._preload = (arg_params, aux_params)
         mod.params_initialized = True
         return mod

@@ -1,9 +1,12 @@
 """Data parallelism as one thin layer: slice each batch over the contexts, run one Executor per
 context, merge the outputs. With one context this is one executor and no copies at all."""
+import functools
+
 import numpy as np
 import torch
 
-from ..base import MXNetError
+from ..base import MXNetError, as_shape
+from ..dtype import to_torch_dtype
 from ..io import DataDesc
 from ..ndarray.ndarray import NDArray, as_tensor
 
@@ -29,6 +32,8 @@ def as_descs(what, shapes):
         else:
             raise ValueError(f"{what}: expected a list of (name, shape) or DataDesc, got "
                              f"{item!r}")
+        if hasattr(desc.shape, "__array__"):
+            as_shape(f"{what}: the shape of {desc.name!r}", desc.shape)
         if not _is_shape(desc.shape):
             raise ValueError(f"{what}: the shape of {desc.name!r} must be a tuple of positive "
                              f"ints, got {desc.shape!r}")
@@ -97,6 +102,8 @@ class ExecutorGroup:
                                                  shared_exec=shared,
                                                  shared_arg_names=shared_names, **shapes))
         self.output_names = symbol.list_outputs()
+        self.monitored = False
+        self.graph_step = None
 
     def _grad_reqs(self, grad_req):
         if isinstance(grad_req, dict):
@@ -133,6 +140,13 @@ class ExecutorGroup:
     def grad_arrays(self, name):
         return [e.grad_dict.get(name) for e in self.execs]
 
+    @functools.cached_property
+    def trained_params(self):
+        """(indices, names) of the parameters that have gradients, in parameter order."""
+        pairs = [(i, n) for i, n in enumerate(self.param_names)
+                 if self.grad_arrays(n)[0] is not None]
+        return [i for i, _ in pairs], [n for _, n in pairs]
+
     def broadcast_from_first(self, names):
         """Copy the first context's value of each name to the others."""
         if len(self.execs) == 1:
@@ -164,10 +178,14 @@ class ExecutorGroup:
                     raise ValueError(f"{what} {desc.name}: expected shape {desc.shape}, got "
                                      f"{tuple(src.shape)}")
                 with torch.no_grad():
-                    target.tensor.copy_(part)
+                    target.tensor.copy_(part, non_blocking=target.tensor.is_cuda)
 
     def forward(self, data_batch, is_train):
         self.load_batch(data_batch, is_train)
+        self.compute(is_train)
+
+    def compute(self, is_train):
+        """Run every executor on the inputs already loaded."""
         for e in self.execs:
             e.forward(is_train=is_train)
 
@@ -182,6 +200,10 @@ class ExecutorGroup:
                                              as_tensor(g), 0, sl), e._ctx) for g in out_grads]
             e.backward(out_grads=grads)
 
+    def release_outputs(self):
+        for e in self.execs:
+            e.release_outputs()
+
     def _merge(self, per_exec, merge):
         if not merge:
             return per_exec
@@ -190,8 +212,21 @@ class ExecutorGroup:
         return [NDArray(torch.cat([a.tensor.to(arrs[0].tensor.device) for a in arrs], 0),
                         arrs[0].context) for arrs in per_exec]
 
+    def _outputs(self, e):
+        """The executor's outputs; before its first forward, zero-filled arrays of the bound
+        output shapes and types (what MXNet's freshly bound executor holds)."""
+        if e.outputs:
+            return e.outputs
+        shapes = {n: a.shape for n, a in e.arg_dict.items()}
+        _, out_shapes, _ = self.symbol.infer_shape(**shapes)
+        _, out_types, _ = self.symbol.infer_type(**{n: a.dtype for n, a in e.arg_dict.items()})
+        return [NDArray(torch.zeros(shape, dtype=to_torch_dtype(dt),
+                                    device=e._ctx.torch_device), e._ctx)
+                for shape, dt in zip(out_shapes, out_types or [np.float32] * len(out_shapes))]
+
     def get_outputs(self, merge_multi_context=True):
-        per = [[e.outputs[i] for e in self.execs] for i in range(len(self.output_names))]
+        outputs = [self._outputs(e) for e in self.execs]
+        per = [[outs[i] for outs in outputs] for i in range(len(self.output_names))]
         return self._merge(per, merge_multi_context)
 
     def get_input_grads(self, merge_multi_context=True):
@@ -231,10 +266,11 @@ class ExecutorGroup:
                                       len(labels))]
             label_dict = dict(zip(self.label_names, labels_slice)) if self.label_names else \
                 {f"label{j}": lab for j, lab in enumerate(labels_slice)}
-            preds = dict(zip(self.output_names, e.outputs))
+            preds = dict(zip(self.output_names, self._outputs(e)))
             eval_metric.update_dict(label_dict, preds)
 
     def install_monitor(self, mon):
+        self.monitored = True
         for e in self.execs:
             mon.install(e)
 

@@ -7,12 +7,16 @@ import torch
 from .. import optimizer as _opt
 from ..base import MXNetError
 from ..context import Context, cpu
+from ..dtype import dtype_name
 from ..initializer import InitDesc, Uniform
 from ..io import DataDesc
-from ..kvstore import KVStore
+from ..kvstore import KVStore, writes_checkpoints
 from ..kvstore import create as create_kvstore
+from ..ndarray import serialization
 from ..ndarray.ndarray import NDArray, as_tensor
+from ..optimizer import states as states_format
 from .base_module import BaseModule, _require
+from .cuda_graph import CudaGraphs
 from .executor_group import ExecutorGroup, as_descs, batch_shapes
 
 
@@ -73,6 +77,8 @@ class Module(BaseModule):
         self._preload_opt_states = None
         self._preload_params = None
         self._grad_req = None
+        self._cuda_graphs = None
+        self._compression_params = compression_params
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -133,6 +139,9 @@ class Module(BaseModule):
         label_descs = as_descs("label_shapes", label_shapes) if for_training or label_shapes \
             else []
         self._check_input_names(data_descs, label_descs)
+        if self._label_names and not label_descs:
+            warnings.warn(f"Data provided by label_shapes don't match names specified by "
+                          f"label_names ({label_descs} vs. {self._label_names})", stacklevel=2)
         if not for_training and inputs_need_grad:
             raise ValueError("inputs_need_grad=True needs for_training=True")
         shared_group = None
@@ -143,6 +152,7 @@ class Module(BaseModule):
             shared_group = shared_module._exec_group
             if len(shared_group.execs) != len(self._context):
                 raise ValueError("shared_module must use the same contexts as this module")
+            self._check_shared_names(shared_module)
         self._exec_group = ExecutorGroup(
             self._symbol, self._context, self._work_load_list, data_descs, label_descs,
             self._param_names, for_training, inputs_need_grad, shared_group,
@@ -159,6 +169,17 @@ class Module(BaseModule):
             self._preload_params = None
             self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
                              force_init=True)
+
+    def _check_shared_names(self, shared_module):
+        """Every parameter must be one of the shared module's: MXNet refuses at bind what would
+        otherwise be a new, uninitialised parameter that no checkpoint saves."""
+        shared = set(shared_module._param_names) | set(shared_module._aux_names)
+        own = self._param_names + self._aux_names
+        foreign = [n for n in own if n not in shared]
+        if foreign:
+            raise MXNetError(f"bind: parameters {foreign} are not parameters of the shared "
+                             f"module, whose parameters are {sorted(shared)}; a module bound "
+                             f"with shared_module may only use those")
 
     def _check_input_names(self, data_descs, label_descs):
         data = [d.name for d in data_descs]
@@ -293,13 +314,20 @@ class Module(BaseModule):
     # -- optimizer --------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
                        optimizer_params=(("learning_rate", 0.01),), force_init=False):
-        """Install the optimizer; `rescale_grad` defaults to 1/batch size."""
+        """Install the optimizer; `rescale_grad` defaults to 1/batch size, where the batch of a
+        'dist_sync' store is the global one (this module's batch times the workers).
+
+        With a kvstore, every context (and, distributed, every worker) starts from the first
+        context's (rank 0's) parameters.
+        """
         self._check_ready("init_optimizer")
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
             return
         kv = self._make_kvstore(kvstore)
         batch_size = self._exec_group.batch_size
+        if kv is not None and "dist" in kv.type and "_sync" in kv.type:
+            batch_size *= kv.num_workers
         rescale_grad = 1.0 / batch_size
         idx2name = dict(enumerate(self._param_names))
         if isinstance(optimizer, str):
@@ -322,12 +350,16 @@ class Module(BaseModule):
         self._kvstore = kv
         self._updater = _opt.get_updater(optimizer)
         if kv is not None:
+            if self._compression_params:
+                kv.set_gradient_compression(self._compression_params)
             args, _ = self._param_arrays()
-            for name in self._param_names:
-                kv.init(name, args[name])
+            group = self._exec_group
+            kv.broadcast(self._param_names, [args[n] for n in self._param_names],
+                         out=[group.param_arrays(n) for n in self._param_names])
         self.optimizer_initialized = True
         if self._preload_opt_states is not None:
-            self.load_optimizer_states(self._preload_opt_states)
+            decoded, source = self._preload_opt_states
+            self._install_optimizer_states(decoded, source)
             self._preload_opt_states = None
 
     def _make_kvstore(self, kvstore):
@@ -358,6 +390,11 @@ class Module(BaseModule):
         self._check_ready("forward")
         if is_train is None:
             is_train = self.for_training
+        self._fit_batch(data_batch)
+        self._exec_group.forward(data_batch, is_train)
+
+    def _fit_batch(self, data_batch):
+        """Reshape to `data_batch`'s shapes where they differ from the bound ones."""
         new_data = batch_shapes(data_batch, self._data_names)
         if len(new_data) != len(self._data_names):
             raise ValueError(f"forward: the batch has {len(new_data)} data arrays, the module "
@@ -379,7 +416,6 @@ class Module(BaseModule):
             if self.for_training and any(lab is not None for lab in labels):
                 raise ValueError("forward: the batch has labels, but the module has no "
                                  "label_names")
-        self._exec_group.forward(data_batch, is_train)
 
     def backward(self, out_grads=None):
         self._check_ready("backward")
@@ -388,24 +424,69 @@ class Module(BaseModule):
         self._exec_group.backward(out_grads=out_grads)
 
     def update(self):
-        """Apply the optimizer to every parameter with a gradient (summed over contexts)."""
+        """Apply the optimizer to every parameter with a gradient: first the gradients are
+        reduced (over contexts, through the kvstore), then one optimizer step updates all of
+        them at once."""
         self._check_optimizer("update")
         group = self._exec_group
-        for index, name in enumerate(self._param_names):
-            grads = group.grad_arrays(name)
-            if grads[0] is None:
-                continue
-            weights = group.param_arrays(name)
-            if self._kvstore is not None:
-                self._kvstore.push(name, grads, priority=-index)
-                self._kvstore.pull(name, out=grads, priority=-index)
-            elif len(grads) > 1:
-                with torch.no_grad():
-                    for grad in grads[1:]:
-                        grads[0].tensor.add_(grad.tensor.to(grads[0].tensor.device))
-            self._updater(index, grads[0], weights[0])
-        group.broadcast_from_first([n for n in self._param_names
-                                    if group.grad_arrays(n)[0] is not None])
+        indices, names = group.trained_params
+        grads = [group.grad_arrays(n) for n in names]
+        self._reduce_gradients(indices, names, grads)
+        self._updater(indices, [g[0] for g in grads],
+                      [group.param_arrays(n)[0] for n in names])
+        group.broadcast_from_first(names)
+
+    def _plan_update(self):
+        """The host half of `update` (see `Updater.plan`) for one context without a kvstore:
+        the device half as a function, or None where the optimizer has no multi-tensor
+        step."""
+        group = self._exec_group
+        indices, names = group.trained_params
+        return self._updater.plan(indices, [group.grad_arrays(n)[0] for n in names],
+                                  [group.param_arrays(n)[0] for n in names])
+
+    @property
+    def cuda_graphs(self):
+        """Whether `fit` captures its training step as a CUDA graph where it can (None: as
+        `BUCKETMOD_CUDA_GRAPHS` says, on by default). Set False to turn graphs off."""
+        return self._graph_policy().enabled
+
+    @cuda_graphs.setter
+    def cuda_graphs(self, enabled):
+        self._graph_policy().enabled = enabled
+
+    def _graph_policy(self):
+        if self._cuda_graphs is None:
+            self._cuda_graphs = CudaGraphs(logger=self.logger)
+        return self._cuda_graphs
+
+    def _fit_step(self, data_batch):
+        """`fit`'s training step, as a CUDA graph where `cuda_graph.CudaGraphs` allows."""
+        self._check_optimizer("fit")
+        self._fit_batch(data_batch)
+        self._graph_policy().step(self, data_batch)
+
+    def _reduce_gradients(self, indices, names, grads):
+        """Sum each gradient over the contexts and, with a dist kvstore, over the workers, into
+        every context's copy: one kvstore call for all of them (one flat buffer per dtype, in
+        the order the kvstore was initialised), the same on every worker whatever its bucket."""
+        if self._kvstore is not None:
+            self._kvstore.allreduce(names, grads)
+        elif len(self._context) > 1:
+            with torch.no_grad():
+                for per_ctx in grads:
+                    for grad in per_ctx[1:]:
+                        per_ctx[0].tensor.add_(grad.tensor.to(per_ctx[0].tensor.device))
+
+    def _dist_kvstore(self):
+        kv = self._kvstore
+        return kv if kv is not None and kv.num_workers > 1 else None
+
+    def release_outputs(self):
+        """Drop the last forward's outputs and graph (BucketingModule does this for the bucket
+        it switches away from)."""
+        if self._exec_group is not None:
+            self._exec_group.release_outputs()
 
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs")
@@ -439,42 +520,107 @@ class Module(BaseModule):
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
-        """`prefix-symbol.json`, `prefix-%04d.params` and optionally `prefix-%04d.states`."""
-        from ..model import params_file
-        self._symbol.save(f"{prefix}-symbol.json", remove_amp_cast=remove_amp_cast)
-        self.save_params(params_file(prefix, epoch))
-        self.logger.info('Saved checkpoint to "%s"', params_file(prefix, epoch))
+        """`prefix-symbol.json`, `prefix-%04d.params` and optionally `prefix-%04d.states`,
+        written as one generation (see `mx.model`: a reader detects files of different saves);
+        on rank 0 only when training with a dist kvstore.
+        """
+        from ..model import CheckpointWriter, _params_dict, params_file, states_file
+        if not writes_checkpoints():
+            return
         if save_optimizer_states:
-            state_name = "%s-%04d.states" % (prefix, epoch)
-            self.save_optimizer_states(state_name)
-            self.logger.info('Saved optimizer state to "%s"', state_name)
+            self._check_optimizer("save_checkpoint(save_optimizer_states=True)")
+        arg_params, aux_params = self.get_params()
+        with CheckpointWriter(prefix, epoch) as ck:
+            ck.write(f"{prefix}-symbol.json", [self._symbol.tojson().encode()])
+            ck.write(params_file(prefix, epoch),
+                     serialization.encode(_params_dict(arg_params, aux_params)))
+            self.logger.info('Saved checkpoint to "%s"', params_file(prefix, epoch))
+            if save_optimizer_states:
+                ck.write(states_file(prefix, epoch), [self._updater.get_states()])
+                self.logger.info('Saved optimizer state to "%s"', states_file(prefix, epoch))
 
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs):
         """A Module from `prefix-symbol.json` and `prefix-%04d.params` (and `.states`).
 
-        The parameters are applied when the module is bound (e.g. inside fit), as in MXNet.
+        Every file is read and checked now (a malformed file or files of different saves raise
+        MXNetError here); the parameters and optimizer states are applied when the module is
+        bound and its optimizer installed (e.g. inside fit), as in MXNet.
         """
-        from ..model import load_checkpoint
-        sym, args, auxs = load_checkpoint(prefix, epoch)
+        from .. import model
+        reader = model.CheckpointReader(prefix, epoch)
+        sym = model.load_symbol(reader, f"{prefix}-symbol.json")
+        args, auxs = model._load_params(reader)
+        opt_states = None
+        if load_optimizer_states:
+            opt_states = (model.load_optimizer_states(prefix, epoch, reader),
+                          model.states_file(prefix, epoch))
         mod = Module(symbol=sym, **kwargs)
         mod._preload_params = (args, auxs)
         mod.params_initialized = True
-        if load_optimizer_states:
-            import os
-            state_name = "%s-%04d.states" % (prefix, epoch)
-            if not os.path.exists(state_name):
-                raise MXNetError(f"Module.load: optimizer states {state_name!r} do not exist")
-            mod._preload_opt_states = state_name
+        mod._preload_opt_states = opt_states
         return mod
 
     def save_optimizer_states(self, fname):
         """Write the updater's states to `fname` (atomically; bucketmod's own format)."""
         self._check_optimizer("save_optimizer_states")
-        from ..ndarray.serialization import atomic_write
-        atomic_write(fname, [self._updater.get_states()])
+        serialization.atomic_write(fname, [self._updater.get_states()])
 
     def load_optimizer_states(self, fname):
+        """Load states saved by `save_optimizer_states`; checked completely before any is used.
+
+        The module keeps the optimizer it was given: settings saved with the states (a file
+        from `get_states(dump_optimizer=True)`) are not applied, and a warning lists those that
+        differ.
+        """
         self._check_optimizer("load_optimizer_states")
-        with open(fname, "rb") as f:
-            self._updater.set_states(f.read())
+        self._install_optimizer_states(states_format.load(fname), fname)
+
+    def _install_optimizer_states(self, decoded, source):
+        states, saved_opt = decoded
+        weights, _ = self._param_arrays()
+        for index, state in states.items():
+            if not (isinstance(index, int) and 0 <= index < len(self._param_names)):
+                raise states_format.OptimizerStatesError(
+                    f"optimizer states {source!r}: index {index!r} is not a parameter index of "
+                    f"this module (0..{len(self._param_names) - 1})")
+            name = self._param_names[index]
+            expected = self._optimizer.create_state_multi_precision(index, weights[name])
+            problem = _state_mismatch(expected, state)
+            if problem:
+                raise states_format.OptimizerStatesError(
+                    f"optimizer states {source!r}: the state of {name} (index {index}) does "
+                    f"not fit {type(self._optimizer).__name__}: {problem}")
+        if saved_opt is not None:
+            ignored = states_format.settings_differences(self._optimizer, saved_opt)
+            if ignored:
+                warnings.warn(f"optimizer states {source!r} carry optimizer settings that "
+                              f"differ from the module's; the module keeps its own: "
+                              f"{'; '.join(ignored)}", stacklevel=3)
+        self._updater.set_state_dict(states)
+
+
+def _state_mismatch(expected, got, path="state"):
+    """Text saying how a loaded state tree differs from a fresh one, or ''."""
+    if isinstance(expected, NDArray):
+        if not isinstance(got, NDArray):
+            return f"{path} is {type(got).__name__}, expected an array of {expected.shape}"
+        if got.shape != expected.shape or got.dtype != expected.dtype:
+            return (f"{path} is an array of {got.shape} {dtype_name(got.dtype)}, expected "
+                    f"{expected.shape} {dtype_name(expected.dtype)}")
+        return ""
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return f"{path} is {_tree_kind(got)}, expected {_tree_kind(expected)}"
+        for i, (e, g) in enumerate(zip(expected, got)):
+            problem = _state_mismatch(e, g, f"{path}[{i}]")
+            if problem:
+                return problem
+        return ""
+    return "" if got is None else f"{path} is {_tree_kind(got)}, expected none"
+
+
+def _tree_kind(tree):
+    if isinstance(tree, (tuple, list)):
+        return f"a sequence of {len(tree)}"
+    return "an array" if isinstance(tree, NDArray) else "none"

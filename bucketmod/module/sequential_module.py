@@ -255,6 +255,10 @@ class SequentialModule(BaseModule):
                                            force_init=force_init)
         self.optimizer_initialized = True
 
+    def _dist_kvstore(self):
+        stores = (link.module._dist_kvstore() for link in self._links)
+        return next((kv for kv in stores if kv is not None), None)
+
     # -- computation ------------------------------------------------------------------------
     def _batch_for(self, index, data, batch):
         """The DataBatch module `index` is fed: `data` named as it expects."""

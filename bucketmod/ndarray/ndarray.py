@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 import torch
 
-from ..base import MXNetError
+from ..base import MXNetError, as_shape
 from ..context import Context, context_of_device, current_context
 from ..dtype import DEFAULT_DTYPE, dtype_name, to_numpy_dtype, to_torch_dtype
 
@@ -59,10 +59,8 @@ class NDArray:
 
     @property
     def T(self):
-        if self.ndim > 2:
-            raise ValueError(f"T: only 1-D and 2-D arrays can be transposed, got shape "
-                             f"{self.shape}")
-        return self._new(self.tensor.t().contiguous())
+        """The array with its axes reversed (a copy, as MXNet's transpose)."""
+        return self.transpose()
 
     @property
     def handle(self):
@@ -148,10 +146,14 @@ class NDArray:
 
     # -- shape -----------------------------------------------------------------------------
     def reshape(self, *shape, **kwargs):
-        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
-            shape = tuple(shape[0])
+        """A view of the data in a new shape, with MXNet's codes: 0 keeps a dim, -1 infers
+        one, -2 keeps the rest, -3 merges two dims, -4 splits one into the next two values;
+        `reverse=True` reads the codes right to left."""
+        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+            shape = shape[0]
         if "shape" in kwargs:
-            shape = tuple(kwargs.pop("shape"))
+            shape = kwargs.pop("shape")
+        shape = as_shape("reshape: shape", shape)
         reverse = kwargs.pop("reverse", False)
         if kwargs:
             raise TypeError(f"reshape: unknown arguments {sorted(kwargs)}")
@@ -180,7 +182,45 @@ class NDArray:
         return self._new(self.tensor.transpose(dim1, dim2).contiguous())
 
     def broadcast_to(self, shape):
-        return self._new(self.tensor.expand(*shape).contiguous())
+        """A copy repeated along the axes of size 1 (missing leading axes count as 1)."""
+        shape = as_shape("broadcast_to: shape", shape)
+        padded = (1,) * (len(shape) - self.ndim) + self.shape
+        if len(shape) < self.ndim or any(s != d and s != 1 for s, d in zip(padded, shape)):
+            raise ValueError(f"operands could not be broadcast together with remapped shapes"
+                             f"[original->remapped]: {self.shape} and requested shape {shape}")
+        return self._new(self.tensor.reshape(padded).expand(*shape).contiguous())
+
+    def slice(self, begin, end, step=()):
+        """A copy of `self[begin[0]:end[0]:step[0], ...]` over the first len(begin) axes
+        (None for an open end, negative steps allowed), as MXNet's slice operator; a range
+        that selects nothing is an MXNetError, as in MXNet."""
+        begin, end, step = tuple(begin), tuple(end), tuple(step or ())
+        if len(begin) != len(end) or len(begin) > self.ndim or len(step) > len(begin):
+            raise MXNetError(f"slice: begin {begin}, end {end} and step {step} must have "
+                             f"one entry per sliced axis (at most {self.ndim}), step at most "
+                             f"as many")
+        out = self.tensor
+        for axis, (b, e) in enumerate(zip(begin, end)):
+            s = step[axis] if axis < len(step) and step[axis] is not None else 1
+            if s == 0:
+                raise MXNetError(f"slice: step of axis {axis} must not be 0")
+            picked = range(*slice(b, e, s).indices(out.shape[axis]))
+            if not picked:
+                raise MXNetError(f"slice: begin {b}, end {e} and step {s} select nothing of "
+                                 f"axis {axis} (size {out.shape[axis]})")
+            index = torch.tensor(picked, dtype=torch.long, device=out.device)
+            out = out.index_select(axis, index)
+        return self._new(out.contiguous())
+
+    def tostype(self, stype):
+        """A copy in storage type `stype`; bucketmod arrays are dense, so only 'default'."""
+        if stype == "default":
+            return self.copy()
+        if stype in ("csr", "row_sparse"):
+            raise MXNetError(f"tostype: bucketmod has dense storage only, so {stype!r} is not "
+                             f"available; use 'default'")
+        raise MXNetError(f"tostype: invalid stype {stype!r}, valid values are 'csr', "
+                         f"'default', 'row_sparse'")
 
     # -- reductions and elementwise helpers ------------------------------------------------
     def _reduce(self, fn, axis, keepdims):
@@ -429,28 +469,32 @@ def from_tensor(tensor, ctx=None):
     return NDArray(tensor, ctx)
 
 
-def _shape(shape):
-    return (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+def _shape(shape, what="shape"):
+    return as_shape(what, shape)
 
 
 def empty(shape, ctx=None, dtype=None):
     ctx, dt = _ctx_and_dtype(ctx, dtype)
-    return NDArray(torch.empty(_shape(shape), dtype=dt, device=ctx.torch_device), ctx)
+    return NDArray(torch.empty(_shape(shape, "empty: shape"), dtype=dt,
+                               device=ctx.torch_device), ctx)
 
 
 def zeros(shape, ctx=None, dtype=None, **kwargs):
     ctx, dt = _ctx_and_dtype(ctx, dtype)
-    return NDArray(torch.zeros(_shape(shape), dtype=dt, device=ctx.torch_device), ctx)
+    return NDArray(torch.zeros(_shape(shape, "zeros: shape"), dtype=dt,
+                               device=ctx.torch_device), ctx)
 
 
 def ones(shape, ctx=None, dtype=None, **kwargs):
     ctx, dt = _ctx_and_dtype(ctx, dtype)
-    return NDArray(torch.ones(_shape(shape), dtype=dt, device=ctx.torch_device), ctx)
+    return NDArray(torch.ones(_shape(shape, "ones: shape"), dtype=dt,
+                              device=ctx.torch_device), ctx)
 
 
 def full(shape, val, ctx=None, dtype=None, out=None):
     ctx, dt = _ctx_and_dtype(ctx, dtype)
-    res = NDArray(torch.full(_shape(shape), val, dtype=dt, device=ctx.torch_device), ctx)
+    res = NDArray(torch.full(_shape(shape, "full: shape"), val, dtype=dt,
+                             device=ctx.torch_device), ctx)
     if out is not None:
         out[:] = res
         return out
@@ -488,6 +532,43 @@ def concat(*data, dim=1, out=None, **kwargs):
         out[:] = res
         return out
     return res
+
+
+def concatenate(arrays, axis=0, always_copy=True):
+    """The arrays (same dtype, same shape but along `axis`) joined along `axis` (MXNet's older
+    form of `concat`); with `always_copy=False` a single array comes back as itself."""
+    if not isinstance(arrays, list) or not arrays or not all(
+            isinstance(a, NDArray) for a in arrays):
+        raise AssertionError("concatenate: arrays must be a non-empty list of NDArrays")
+    if not always_copy and len(arrays) == 1:
+        return arrays[0]
+    first = arrays[0]
+    axis = axis % first.ndim if first.ndim else axis
+    for a in arrays[1:]:
+        if a.dtype != first.dtype or a.shape[:axis] != first.shape[:axis] or \
+                a.shape[axis + 1:] != first.shape[axis + 1:]:
+            raise AssertionError(f"concatenate: every array needs dtype {first.dtype.__name__} "
+                                 f"and shape {first.shape} except along axis {axis}, got "
+                                 f"{a.dtype.__name__} {a.shape}")
+    return NDArray(torch.cat([a.tensor for a in arrays], dim=axis), first.context)
+
+
+def onehot_encode(indices, out):
+    """Write the one-hot rows of `indices` (`[N]`, truncated to ints) into `out` (`[N, depth]`,
+    float32) and return `out`; an index outside [0, depth) gives a row of zeros, as MXNet."""
+    if out.ndim != 2 or indices.shape != (out.shape[0],):
+        raise MXNetError(f"onehot_encode: indices must have shape (N,) and out (N, depth), "
+                         f"got {indices.shape} and {out.shape}")
+    if out.tensor.dtype != torch.float32:
+        raise MXNetError(f"onehot_encode: out must be float32, got {dtype_name(out.dtype)}")
+    idx = indices.tensor.to(out.tensor.device).long()
+    valid = (idx >= 0) & (idx < out.shape[1])
+    hot = torch.zeros(out.shape, dtype=out.tensor.dtype, device=out.tensor.device)
+    rows = torch.arange(out.shape[0], device=hot.device)
+    hot[rows[valid], idx[valid]] = 1.0
+    with torch.no_grad():
+        out.tensor.copy_(hot)
+    return out
 
 
 def dot(lhs, rhs, transpose_a=False, transpose_b=False):

@@ -14,14 +14,16 @@ whose first word is `ndim` followed by u32 dims. Only dense storage (stype 0) is
 
 A file with no names loads as a list, otherwise as a dict (an empty dict therefore loads as []).
 Every length read from the input is checked against the bytes left before anything is allocated;
-malformed input raises `MXNetError` naming the source and the problem. Saving goes through a
-temporary file in the target directory that is fsynced and renamed, so readers never see half
-a file.
+malformed input raises `NDArrayFormatError` (an `MXNetError`) naming the source and the problem.
+Saving goes through a temporary file in the target directory that is fsynced and renamed, so
+readers never see half a file; temporary files of killed writers are removed by the next write.
 """
+import hashlib
 import math
 import os
+import re
+import secrets
 import struct
-import tempfile
 
 import numpy as np
 import torch
@@ -37,6 +39,9 @@ V3_MAGIC = 0xF993FACA
 DEFAULT_STORAGE = 0
 _STYPE_NAMES = {-1: "undefined", 0: "default", 1: "row_sparse", 2: "csr"}
 _LEGACY_MAX_NDIM = 32
+_MAX_NDIM = 32
+# numpy's limit on the byte extent of an array (its non-zero dimensions times the item size)
+_MAX_EXTENT = 2 ** 63 - 1
 
 # mshadow type flags; int16/uint16/uint32/uint64 (8-11) have no NDArray dtype here.
 _TYPE_FLAG_TO_TORCH = {
@@ -71,26 +76,36 @@ def save(fname, data):
 
 def save_bytes(data):
     """The bytes `save(fname, data)` would write, as one `bytes` object."""
+    return b"".join(encode(data))
+
+
+def encode(data):
+    """The chunks of bytes `save(fname, data)` writes (the data is checked first)."""
     arrays, names = _normalise_data(data)
-    return b"".join(_encode(arrays, names))
+    return _encode(arrays, names)
 
 
 def atomic_write(fname, chunks):
     """Write an iterable of byte chunks to `fname` atomically (temp file, fsync, rename).
 
-    On any failure the temporary file is removed and a previous `fname` is left untouched.
+    On any failure the temporary file is removed and a previous `fname` is left untouched. A
+    process killed while writing leaves its temporary file behind; the next write to `fname`
+    (or `remove_stale_temps`) removes it. Returns the SHA-256 hex digest of what was written.
     """
     path = os.fspath(fname)
     directory = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    remove_stale_temps(directory, base.__eq__)
+    digest = hashlib.sha256()
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                   dir=directory)
+        fd, tmp = _create_temp(directory, base)
     except OSError as err:
         raise MXNetError(f"save: cannot create a file in {directory!r} to write {path!r}: "
                          f"{err.strerror or err}") from err
     try:
         with os.fdopen(fd, "wb") as fo:
             for chunk in chunks:
+                digest.update(chunk)
                 fo.write(chunk)
             fo.flush()
             os.fsync(fo.fileno())
@@ -104,7 +119,82 @@ def atomic_write(fname, chunks):
         if isinstance(err, OSError):
             raise MXNetError(f"save: writing {path!r} failed: {err.strerror or err}") from err
         raise
+    finally:
+        _IN_FLIGHT.discard(tmp)
     _fsync_directory(directory)
+    return digest.hexdigest()
+
+
+# A temporary file is `.<target>.<pid>-<process start>-<random>.tmp`: the writer's pid and
+# start time tell a later writer whether the file is still being written.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.(?P<pid>\d+)-(?P<start>\d+)-[0-9a-f]{8}\.tmp\Z")
+_IN_FLIGHT = set()
+
+
+def _create_temp(directory, base):
+    pid = os.getpid()
+    start = _process_start(pid)
+    while True:
+        tmp = os.path.join(directory, f".{base}.{pid}-{start}-{secrets.token_hex(4)}.tmp")
+        _IN_FLIGHT.add(tmp)
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+        except FileExistsError:
+            _IN_FLIGHT.discard(tmp)
+        except BaseException:
+            _IN_FLIGHT.discard(tmp)
+            raise
+
+
+def remove_stale_temps(directory, wanted):
+    """Remove the temporary files in `directory` left by writers that no longer run.
+
+    `wanted(target_basename)` selects which targets' temporary files to look at. Files being
+    written by a live process (this one included) are left alone. Returns the removed paths.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if match is None or not wanted(match.group("target")):
+            continue
+        path = os.path.join(directory, name)
+        if path in _IN_FLIGHT or _writer_alive(int(match.group("pid")),
+                                               int(match.group("start"))):
+            continue
+        try:
+            os.unlink(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _process_start(pid):
+    """The start time of process `pid` in clock ticks since boot (Linux); 0 where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _writer_alive(pid, start):
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    except OSError:
+        return True
+    return start == 0 or _process_start(pid) in (0, start)
 
 
 def _new_file_mode(path):
@@ -229,11 +319,21 @@ def load_frombuffer(buf):
     if not isinstance(buf, (bytes, bytearray, memoryview, str)):
         raise TypeError(f"buf required to be a string or bytes, got {type(buf).__name__}")
     if isinstance(buf, str):
-        buf = buf.encode("latin-1")
+        try:
+            buf = buf.encode("latin-1")
+        except UnicodeEncodeError as err:
+            raise NDArrayFormatError(f"load_frombuffer: a str buffer holds bytes as characters "
+                                     f"0-255; character {err.start} is "
+                                     f"{buf[err.start]!r}") from None
     return _decode(bytes(buf), "<buffer>")
 
 
 load_bytes = load_frombuffer
+
+
+def decode(buf, source):
+    """`load_frombuffer` of the bytes of `source` (a name used in error messages)."""
+    return _decode(bytes(buf), source)
 
 
 class _Reader:
@@ -249,10 +349,10 @@ class _Reader:
         return len(self.buf) - self.pos
 
     def fail(self, what):
-        return MXNetError(f"load: {self.source} is not a valid NDArray file: {what}")
+        return NDArrayFormatError(f"load: {self.source} is not a valid NDArray file: {what}")
 
     def unsupported(self, what):
-        return MXNetError(f"load: {self.source}: {what}")
+        return NDArrayFormatError(f"load: {self.source}: {what}")
 
     def need(self, nbytes, what):
         if nbytes > self.left:
@@ -267,6 +367,10 @@ class _Reader:
 
     def unpack(self, fmt, what):
         return fmt.unpack_from(self.buf, self.take(fmt.size, what))[0]
+
+
+class NDArrayFormatError(MXNetError):
+    """Bytes that are not an NDArray file bucketmod can load."""
 
 
 def _decode(buf, source):
@@ -328,6 +432,10 @@ def _read_array(rd, i):
         raise rd.fail(message.format("is unknown"))
     itemsize = torch.empty((), dtype=dtype).element_size()
     nbytes = math.prod(shape) * itemsize
+    rd.need(nbytes, f"{what}'s data of shape {shape} and dtype {flag}")
+    if math.prod(d for d in shape if d) * itemsize > _MAX_EXTENT:
+        raise rd.fail(f"{what} has shape {shape}: its extent overflows a 64-bit size "
+                      "(a zero-size array may not have such dimensions either)")
     start = rd.take(nbytes, f"{what}'s data of shape {shape} and dtype {flag}")
     storage = _NUMPY_STORAGE.get(dtype)
     np_dtype = storage if storage is not None else torch.empty((), dtype=dtype).numpy().dtype
@@ -347,6 +455,8 @@ def _read_shape(rd, what, allow_scalar):
         raise rd.fail(f"{what} has ndim {ndim}: an empty (uninitialised) array, which "
                       "bucketmod cannot represent")
     rd.need(8 * ndim, f"{what}'s shape of {ndim} dims")
+    if ndim > _MAX_NDIM:
+        raise rd.fail(f"{what} has ndim {ndim}: at most {_MAX_NDIM} dimensions are supported")
     dims = struct.unpack_from(f"<{ndim}q", rd.buf, rd.take(8 * ndim, f"{what}'s shape"))
     if any(d < 0 for d in dims):
         raise rd.fail(f"{what} has shape {dims} with an unknown (negative) dimension")

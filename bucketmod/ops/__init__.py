@@ -1,3 +1,29 @@
-"""Operators: the registry (`registry.get(name)`) and the torch functionals behind each one."""
-from . import cell_ops, nn_ops, rnn_ops, tensor_ops  # noqa: F401  (registers the operators)
+"""Operators: the registry (`registry.get(name)`) and the torch functionals behind each one.
+
+Each family module registers its operators, one table entry each: math (elementwise), reduce,
+shape, index, nn, loss, linalg, random, optimizer, vision (detection and spatial sampling),
+quantization and image; lstm, gru and vanilla_rnn hold the recurrent cells' step, sequence and
+(through rnn_ops) RNN operators, custom the `Custom` operator of mx.operator, fused_fc_ops the
+operators the graph passes fuse layers into.
+"""
+from . import (  # noqa: F401  (registers the operators)
+    custom,
+    fused_fc_ops,
+    gru,
+    image,
+    index,
+    linalg,
+    loss,
+    lstm,
+    math,
+    nn,
+    optimizer,
+    quantization,
+    random,
+    reduce,
+    rnn_ops,
+    shape,
+    vanilla_rnn,
+    vision,
+)
 from .registry import OpDef, all_ops, exists, get, register

@@ -2,9 +2,46 @@
 import torch
 import torch.nn.functional as F
 
+from . import gemm
 from ._triton_path import allow_tf32, triton_ok
 
 FUSED_ACTS = ("relu", "sigmoid", "tanh", "softrelu")
+_ACT_INPLACE = {"relu": torch.relu_, "sigmoid": torch.sigmoid_, "tanh": torch.tanh_,
+                "softrelu": lambda z: torch._C._nn.softplus(z, 1, 20, out=z)}
+
+
+def _act_grad(dy, y, act):
+    """`dy * act'(z)` from the output `y = act(z)` (softrelu: `σ(z) = 1 − e^−y`)."""
+    if act == "relu":
+        return torch.ops.aten.threshold_backward(dy, y, 0)
+    if act == "sigmoid":
+        return torch.ops.aten.sigmoid_backward(dy, y)
+    if act == "tanh":
+        return torch.ops.aten.tanh_backward(dy, y)
+    return dy * -torch.expm1(-y)
+
+
+class LinearActFunction(torch.autograd.Function):
+    """`act(x Wᵀ + b)` (act None or one of FUSED_ACTS) on the torch path for GEMMs large enough
+    for oneDNN (`gemm.py`): the activation in place over the GEMM's output, and a backward
+    from that output alone (no pre-activation is kept)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, act):
+        y = gemm.linear(x, w, b)
+        if act:
+            _ACT_INPLACE[act](y)
+        ctx.save_for_backward(x, w, y if act else None)
+        ctx.act, ctx.has_bias = act, b is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w, y = ctx.saved_tensors
+        dz = _act_grad(dy, y, ctx.act) if ctx.act else dy
+        need = ctx.needs_input_grad
+        return (gemm.mm(dz, w) if need[0] else None, gemm.mm_tn(dz, x) if need[1] else None,
+                dz.sum(0) if ctx.has_bias and need[2] else None, None)
 
 
 class FullyConnectedFunction(torch.autograd.Function):
@@ -37,10 +74,17 @@ def fully_connected(x, w, b=None, *, act=None, flatten=True):
     """
     if flatten:
         x = x.reshape(x.shape[0], -1) if x.dim() != 1 else x.reshape(x.shape[0], 1)
-    if triton_ok(x, w, b) and x.dim() >= 1 and (not act or act in FUSED_ACTS):
-        lead = x.shape[:-1]
-        y = FullyConnectedFunction.apply(x.reshape(-1, x.shape[-1]), w, b, act, allow_tf32())
-        return y.reshape(*lead, w.shape[0])
+    if x.dim() >= 1 and (not act or act in FUSED_ACTS):
+        rows = x.reshape(-1, x.shape[-1])
+        if triton_ok(x, w, b):
+            y = FullyConnectedFunction.apply(rows, w, b, act, allow_tf32())
+        elif gemm.onednn_for(rows, w, rows.numel() * w.shape[0]) is not None:
+            y = LinearActFunction.apply(rows, w, b, act)
+        else:
+            y = F.linear(rows, w, b)
+            if act:  # in place where autograd allows it (softplus has no such variant)
+                y = F.softplus(y) if act == "softrelu" else _ACT_INPLACE[act](y)
+        return y.reshape(*x.shape[:-1], w.shape[0])
     y = F.linear(x, w, b)
     if act:
         from .activation import activation

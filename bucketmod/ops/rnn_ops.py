@@ -7,9 +7,12 @@ import torch.nn.functional as F
 from ..base import MXNetError
 from ..context import current_context
 from ..dtype import to_torch_dtype
+from .gru import gru_sequence
+from .lstm import lstm_sequence
 from .params import Param
 from .registry import OpDef, register
 from .shape_ops import ShapeMismatch, merge
+from .vanilla_rnn import vanilla_rnn_sequence
 
 
 # -- constant sources -------------------------------------------------------------------------
@@ -35,7 +38,7 @@ def _fill_bind(p, out_shapes, device):
 
 
 _FILL_PARAMS = {"shape": Param("shape", ()), "ctx": Param("str", ""),
-                "dtype": Param("str", "float32")}
+                "dtype": Param("dtype", "float32")}
 for _name, _value in (("_zeros", 0.0), ("_ones", 1.0)):
     register(OpDef(name=_name, params=_FILL_PARAMS, arguments=lambda p: [],
                    infer_shape=_fill_infer, forward=_fill_forward(_value),
@@ -148,12 +151,17 @@ def _seq_last_forward(p, x, aux, train):
     return [torch.gather(data, 0, index).squeeze(0)]
 
 
-register(OpDef(name="SequenceMask", params=dict(_SEQ_PARAMS, value=Param("float", 0.0)),
-               arguments=_seq_arguments, infer_shape=_seq_infer_same,
+register(OpDef(name="SequenceMask", params={"use_sequence_length": Param("bool", False),
+                                            "value": Param("float", 0.0),
+                                            "axis": Param("int", 0)},
+               arguments=_seq_arguments, inputs=("data", "sequence_length"),
+               infer_shape=_seq_infer_same,
                forward=_seq_mask_forward))
 register(OpDef(name="SequenceReverse", params=dict(_SEQ_PARAMS), arguments=_seq_arguments,
+               inputs=("data", "sequence_length"),
                infer_shape=_seq_infer_same, forward=_seq_reverse_forward))
 register(OpDef(name="SequenceLast", params=dict(_SEQ_PARAMS), arguments=_seq_arguments,
+               inputs=("data", "sequence_length"),
                infer_shape=_seq_last_infer, forward=_seq_last_forward))
 
 
@@ -248,48 +256,22 @@ def _rnn_infer(p, s):
     return s, outs
 
 
-def _cell_step(mode, gi, h, c, w_h, b_h, clip):
-    """One time step given the precomputed input projection `gi` `[N, G*H]`."""
-    gh = F.linear(h, w_h, b_h)
-    if mode == "lstm":
-        i, f, g, o = (gi + gh).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        if clip is not None:
-            c = c.clamp(clip[0], clip[1]) if not clip[2] else torch.nan_to_num(
-                c.clamp(clip[0], clip[1]), nan=clip[0])
-        return torch.sigmoid(o) * torch.tanh(c), c
-    if mode == "gru":
-        ir, iz, in_ = gi.chunk(3, dim=1)
-        hr, hz, hn = gh.chunk(3, dim=1)
-        r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-        n = torch.tanh(in_ + r * hn)
-        return (1 - z) * n + z * h, c
-    act = torch.tanh if mode == "rnn_tanh" else torch.relu
-    return act(gi + gh), c
-
-
-def _run_direction(mode, x, h, c, weights, lengths, reverse, clip):
-    """One layer in one direction over `x` `[T, N, in]`; padded steps keep the state."""
+def _run_direction(mode, x, h, c, weights, lengths, clip):
+    """One layer in one direction over `x` `[T, N, in]` -> `(out, h_n, c_n)` through the one
+    sequence functional of each cell (ops/lstm.py, gru.py, vanilla_rnn.py)."""
     w_i, w_h, b_i, b_h = weights
-    gi_all = F.linear(x, w_i, b_i)
-    steps = x.shape[0]
-    outputs = [None] * steps
-    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-        h_new, c_new = _cell_step(mode, gi_all[t], h, c, w_h, b_h, clip)
-        if lengths is not None:
-            valid = (t < lengths)[:, None]
-            h_new = torch.where(valid, h_new, h)
-            if c is not None:
-                c_new = torch.where(valid, c_new, c)
-            outputs[t] = torch.where(valid, h_new, torch.zeros_like(h_new))
-        else:
-            outputs[t] = h_new
-        h, c = h_new, c_new
-    return torch.stack(outputs), h, c
+    if mode == "lstm":
+        return lstm_sequence(x, h, c, w_i, b_i, w_h, b_h, seq_lens=lengths, state_clip=clip)
+    if mode == "gru":
+        return (*gru_sequence(x, h, w_i, b_i, w_h, b_h, seq_lens=lengths), None)
+    return (*vanilla_rnn_sequence(x, h, w_i, b_i, w_h, b_h, mode[4:], seq_lens=lengths), None)
 
 
 def _reverse_within(x, lengths):
-    """Each sample's first `length` steps reversed in place; padding stays where it is."""
+    """Each sample's first `length` steps reversed; padding stays where it is (all steps
+    reversed without lengths)."""
+    if lengths is None:
+        return torch.flip(x, [0])
     t = torch.arange(x.shape[0], device=x.device)[:, None]
     src = torch.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
     return torch.gather(x, 0, src[:, :, None].expand_as(x))
@@ -322,12 +304,9 @@ def rnn_forward(p, x, aux, train):
         for direction in range(dirs):
             k = layer * dirs + direction
             c0 = cell[k] if cell is not None else None
-            seq = layer_in
-            if direction == 1 and lengths is not None:
-                seq = _reverse_within(layer_in, lengths)
-            out, h_n, c_n = _run_direction(mode, seq, state[k], c0, weights[k], lengths,
-                                           direction == 1 and lengths is None, clip)
-            if direction == 1 and lengths is not None:
+            seq = _reverse_within(layer_in, lengths) if direction == 1 else layer_in
+            out, h_n, c_n = _run_direction(mode, seq, state[k], c0, weights[k], lengths, clip)
+            if direction == 1:
                 out = _reverse_within(out, lengths)
             outs.append(out)
             h_out.append(h_n)
@@ -345,7 +324,7 @@ def rnn_forward(p, x, aux, train):
 
 register(OpDef(
     name="RNN",
-    params={"state_size": Param("int"), "num_layers": Param("int"),
+    params={"state_size": Param("int", lower=1), "num_layers": Param("int", lower=1),
             "bidirectional": Param("bool", False),
             "mode": Param("str", choices=tuple(GATES)), "p": Param("float", 0.0),
             "state_outputs": Param("bool", False),
@@ -355,5 +334,6 @@ register(OpDef(
             "lstm_state_clip_nan": Param("bool", False),
             "use_sequence_length": Param("bool", False)},
     arguments=_rnn_arguments, outputs=_rnn_outputs,
+    inputs=("data", "parameters", "state", "state_cell", "sequence_length"),
     infer_shape=_rnn_infer, forward=rnn_forward,
 ))

@@ -16,16 +16,14 @@ def _fixed_normaliser(normalization, shape, multi_output):
     return float(spatial * (shape[0] if normalization == "batch" else 1))
 
 
-def _normaliser(label_valid, normalization, shape, multi_output):
-    if normalization == "valid":
-        return max(float(label_valid.sum()), 1.0)
-    return _fixed_normaliser(normalization, shape, multi_output)
-
-
 def softmax_output_grad(prob, label, *, grad_scale=1.0, ignore_label=-1.0, use_ignore=False,
                         normalization="null", multi_output=False, preserve_shape=False,
                         smooth_alpha=0.0):
-    """The gradient SoftmaxOutput sends to its data input, given its output `prob`."""
+    """The gradient SoftmaxOutput sends to its data input, given its output `prob`.
+
+    No value is read on the host: labels outside [0, C) add nothing (a scatter of zero), and
+    the 'valid' normaliser stays a tensor.
+    """
     shape = prob.shape
     if multi_output:
         n, c = shape[0], shape[1]
@@ -39,22 +37,25 @@ def softmax_output_grad(prob, label, *, grad_scale=1.0, ignore_label=-1.0, use_i
         lab = label.reshape(-1) if label.shape != prob.shape else label.reshape(p.shape)
     if lab.shape == p.shape:
         grad = p - lab.to(p.dtype)
-        valid = torch.ones(p.shape[0], dtype=torch.bool, device=p.device)
     else:
         k = p.shape[1]
         idx = lab.long()
-        hit = (idx >= 0) & (idx < k)
-        rows = torch.arange(p.shape[0], device=p.device)[hit]
+        hit = ((idx >= 0) & (idx < k)).to(p.dtype).unsqueeze(1)
+        target = idx.clamp(0, k - 1).unsqueeze(1)
         if smooth_alpha:
             grad = p - smooth_alpha / (k - 1)
-            grad[rows, idx[hit]] -= 1 - smooth_alpha - smooth_alpha / (k - 1)
+            grad.scatter_add_(1, target, hit * -(1 - smooth_alpha - smooth_alpha / (k - 1)))
         else:
             grad = p.clone()
-            grad[rows, idx[hit]] -= 1
-        valid = lab != ignore_label
+            grad.scatter_add_(1, target, -hit)
         if use_ignore:
-            grad.mul_(valid.unsqueeze(1).to(grad.dtype))
-    grad.mul_(grad_scale / _normaliser(valid, normalization, shape, multi_output))
+            grad.mul_((lab != ignore_label).unsqueeze(1).to(grad.dtype))
+    if normalization == "valid":
+        valid = p.shape[0] if lab.shape == p.shape else \
+            (lab != ignore_label).sum().clamp(min=1).to(p.dtype)
+        grad.mul_(grad_scale / valid)
+    else:
+        grad.mul_(grad_scale / _fixed_normaliser(normalization, shape, multi_output))
     if multi_output:
         n, c = shape[0], shape[1]
         grad = grad.reshape(n, -1, c).transpose(1, 2)

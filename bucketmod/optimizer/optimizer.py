@@ -1,10 +1,11 @@
 """`mx.optimizer`: MXNet 1.9.1's optimizers, with its update rules, over torch tensors.
 
 Every update writes into `weight.tensor` in place under `torch.no_grad()`: a parameter is one
-tensor shared by the executors of every bucket, so the tensor is never rebound. The update
-formulas follow MXNet's fused operators (`sgd_update`, `sgd_mom_update`, `nag_mom_update`,
-`adam_update`, `rmsprop_update`, `rmspropalex_update`, `ftrl_update`, `signum_update`, ...)
-term by term, including where each of them applies weight decay and gradient clipping.
+tensor shared by the executors of every bucket, so the tensor is never rebound. Where MXNet's
+optimizer calls one of its fused update operators (`sgd_update`, `sgd_mom_update`,
+`nag_mom_update`, `adam_update`, `rmsprop_update`, `rmspropalex_update`, `ftrl_update`,
+`ftml_update`, `signsgd_update`, `signum_update`), the update here is that operator's own step
+function from `bucketmod/ops/optimizer.py`, run with out=weight as MXNet runs it.
 Unlike MXNet's AdaDelta, no optimizer here writes into the gradient it is given.
 """
 import math
@@ -13,6 +14,8 @@ import warnings
 import torch
 
 from ..ndarray.ndarray import NDArray
+from ..ops import optimizer as steps
+from . import multi_tensor
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -60,6 +63,9 @@ class Optimizer:
     """
 
     opt_registry = {}
+    # Whether `update` takes lists of indices, weights, grads and states and updates them in
+    # one multi-tensor step (the Updater then hands it every parameter at once).
+    multi_tensor = False
 
     def __init__(self, rescale_grad=1., param_idx2name=None, wd=0., clip_gradient=None,
                  learning_rate=None, lr_scheduler=None, sym=None, begin_num_update=0,
@@ -146,7 +152,18 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} does not define update()")
 
     def update_multi_precision(self, index, weight, grad, state):
-        """`update`, run on the float32 master copy when multi_precision applies."""
+        """`update`, run on the float32 master copy when multi_precision applies.
+
+        With lists (an optimizer whose `multi_tensor` is True), all parameters go to `update`
+        at once, unless float32 master copies are involved.
+        """
+        if isinstance(index, (list, tuple)):
+            if self.multi_precision and any(w.tensor.dtype in _LOW_PRECISION for w in weight):
+                for i, w, g, s in zip(index, weight, grad, state):
+                    self.update_multi_precision(i, w, g, s)
+            else:
+                self.update(index, weight, grad, state)
+            return
         if self.multi_precision and weight.tensor.dtype in _LOW_PRECISION:
             master, inner = state
             grad32 = NDArray(grad.tensor.detach().float(), grad.context)
@@ -221,6 +238,44 @@ class Optimizer:
     def _get_wd(self, index):
         return self._get_wds([index])[0]
 
+    def multi_tensor_plan(self, index, weight, grad, state):
+        """The host half of one multi-tensor update of the parameters `index` (lists): update
+        counts advanced, learning rates and weight decays computed and written into the step's
+        0-d tensors. Returns the device half, a function of no arguments that updates the
+        weights and states in place and reads nothing from the host: calling it is the
+        update, and a CUDA graph can capture it once and replay it after each new plan.
+        """
+        for w, g in zip(weight, grad):
+            _check_pair(w, g)
+        self._update_count(index)
+        return self._multi_plan(index, weight, grad, state)
+
+    def _multi_groups(self, indices, weights, grads, states):
+        """((device, dtype, group, lr, wd, update count), (weights, grads, states)) per group of
+        a multi-tensor step: parameters grouped by device, dtype, lr/wd multipliers and update
+        count, so that `group` is a key that stays the same from step to step."""
+        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
+        lr_mults = [self._mult(i, self.lr_mult, "lr_mult") for i in indices]
+        wd_mults = [self._mult(i, self.wd_mult, "wd_mult") for i in indices]
+        counts = [self._index_update_count[i] for i in indices]
+        groups = multi_tensor.group_by([w.tensor for w in weights],
+                                       [g.tensor.detach() for g in grads],
+                                       [_tensors_of(s) for s in states], lr_mults, wd_mults,
+                                       counts)
+        for (device, dtype, lr_mult, wd_mult, count), lists in groups:
+            yield (device, dtype, (lr_mult, wd_mult), lr * lr_mult, self.wd * wd_mult,
+                   count), lists
+
+    def _scalar(self, device, dtype, name, group, value):
+        """`value` as the multi-tensor step reads it: the number itself, or, where a CUDA
+        graph captures the step (`_capturable`), a 0-d tensor of this parameter group that
+        keeps its address and is refilled with `value`."""
+        if not getattr(self, "_capturable", False):
+            return value
+        if not hasattr(self, "_step_scalars"):
+            self._step_scalars = multi_tensor.StepScalars()
+        return self._step_scalars.get(device, dtype, (name, group), value)
+
     def _mult(self, index, table, param_attr):
         if index in self.param_dict:
             return getattr(self.param_dict[index], param_attr)
@@ -230,9 +285,10 @@ class Optimizer:
             return table.get(self.idx2name[index], 1.0)
         return 1.0
 
-    def _op_clip(self):
-        """The clip bound MXNet passes to its fused operators (only when truthy)."""
-        return self.clip_gradient if self.clip_gradient else None
+    def _clip_arg(self):
+        """The clip_gradient MXNet passes to its fused operators: the bound when truthy, else
+        -1 (no clipping)."""
+        return self.clip_gradient if self.clip_gradient else -1.0
 
     def _scaled_clipped(self, weight, grad):
         """`clip(grad * rescale_grad)`; clipping whenever clip_gradient is not None."""
@@ -244,6 +300,8 @@ class Optimizer:
     def __getstate__(self):
         state = self.__dict__.copy()
         del state["param_dict"]
+        state.pop("_step_scalars", None)
+        state.pop("_capturable", None)
         return state
 
     def __setstate__(self, state):
@@ -253,6 +311,15 @@ class Optimizer:
 
 register = Optimizer.register
 create = Optimizer.create_optimizer
+
+
+def _tensors_of(state):
+    """An optimizer state (None, an NDArray or a tuple of them) as tensors."""
+    if state is None:
+        return None
+    if isinstance(state, NDArray):
+        return state.tensor
+    return tuple(_tensors_of(s) for s in state)
 
 
 class _MasterCopyLast:
@@ -266,8 +333,7 @@ class _MasterCopyLast:
 
     def update_multi_precision(self, index, weight, grad, state):
         if isinstance(index, (list, tuple)):
-            for i, w, g, s in zip(index, weight, grad, state):
-                self.update_multi_precision(i, w, g, s)
+            Optimizer.update_multi_precision(self, index, weight, grad, state)
             return
         if self.multi_precision and weight.tensor.dtype in _LOW_PRECISION \
                 and isinstance(state, (tuple, list)):
@@ -287,6 +353,8 @@ class SGD(_MasterCopyLast, Optimizer):
     `lazy_update` only matters for row-sparse gradients, which bucketmod does not have.
     """
 
+    multi_tensor = True
+
     def __init__(self, momentum=0.0, lazy_update=True, **kwargs):
         super().__init__(**kwargs)
         self.momentum = momentum
@@ -299,28 +367,34 @@ class SGD(_MasterCopyLast, Optimizer):
     def update(self, index, weight, grad, state):
         if not isinstance(index, (list, tuple)):
             index, weight, grad, state = [index], [weight], [grad], [state]
-        for w, g in zip(weight, grad):
-            _check_pair(w, g)
-        self._update_count(index)
-        lrs, wds = self._get_lrs(index), self._get_wds(index)
-        for w, g, s, lr, wd in zip(weight, grad, state, lrs, wds):
-            self._step(w, g, s, lr, wd)
+        self.multi_tensor_plan(index, weight, grad, state)()
+
+    def _multi_plan(self, index, weight, grad, state):
+        momentum = self.momentum if self.momentum > 0 else 0.0
+        clip = self.clip_gradient if self.clip_gradient else None
+        groups = []
+        for (device, dtype, group, lr, wd, _), (ws, gs, ms) in self._multi_groups(
+                index, weight, grad, state):
+            scalars = [self._scalar(device, dtype, name, group, value) for name, value in
+                       (("neg_lr", -lr), ("neg_lr_wd", -lr * wd), ("decay", 1.0 - lr * wd))]
+            groups.append((ws, gs, ms if ms[0] is not None else None, scalars))
+
+        def apply():
+            with torch.no_grad():
+                for ws, gs, moms, (neg_lr, neg_lr_wd, decay) in groups:
+                    gs, neg_lr = multi_tensor.grads_and_lr(gs, self.rescale_grad, clip, neg_lr)
+                    multi_tensor.sgd_step(ws, gs, moms, momentum, neg_lr, neg_lr_wd, decay)
+        return apply
 
     def _step(self, weight, grad, mom, lr, wd):
-        clip = self._op_clip()
+        w, g = weight.tensor, _grad_of(weight, grad)
+        args = dict(lr=lr, wd=wd, rescale_grad=self.rescale_grad, clip_gradient=self._clip_arg())
         with torch.no_grad():
-            w = weight.tensor
-            g = _grad_of(weight, grad) * self.rescale_grad
-            if clip is not None:
-                g = _clip(g, clip)
-            if mom is not None and self.momentum > 0:
-                m = mom.tensor
-                m.mul_(self.momentum).sub_(lr * wd * w).sub_(lr * g)
-                w.add_(m)
+            if mom is not None:
+                steps.sgd_mom_step(w, g, mom.tensor, w, momentum=max(self.momentum, 0.0),
+                                   **args)
             else:
-                if mom is not None:
-                    mom.tensor.mul_(0.0).sub_(lr * wd * w + lr * g)
-                w.mul_(1.0 - lr * wd).sub_(lr * g)
+                steps.sgd_step(w, g, w, **args)
 
 
 @register
@@ -336,6 +410,8 @@ class NAG(_MasterCopyLast, Optimizer):
     already updated; the same order is kept here.
     """
 
+    multi_tensor = True
+
     def __init__(self, momentum=0.0, **kwargs):
         super().__init__(**kwargs)
         self.momentum = momentum
@@ -344,23 +420,45 @@ class NAG(_MasterCopyLast, Optimizer):
         return _zeros_like(weight) if self.momentum != 0.0 else None
 
     def update(self, index, weight, grad, state):
+        if isinstance(index, (list, tuple)):
+            self.multi_tensor_plan(index, weight, grad, state)()
+            return
         _check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
-        clip = self._op_clip()
+        w, g = weight.tensor, _grad_of(weight, grad)
+        args = dict(lr=lr, wd=wd, rescale_grad=self.rescale_grad, clip_gradient=self._clip_arg())
         with torch.no_grad():
-            w = weight.tensor
-            g = _grad_of(weight, grad) * self.rescale_grad
-            if clip is not None:
-                g = _clip(g, clip)
             if state is not None:
-                momentum = self.momentum if self.momentum > 0 else 0.0
-                m = state.tensor
-                m.mul_(momentum)
-                w.copy_(w - m + (momentum + 1) * (m - lr * (g + wd * w)))
-                m.sub_(lr * (g + wd * w))
+                steps.nag_mom_step(w, g, state.tensor, w, momentum=max(self.momentum, 0.0),
+                                   **args)
             else:
-                w.mul_(1.0 - lr * wd).sub_(lr * g)
+                steps.sgd_step(w, g, w, **args)
+
+    def _multi_plan(self, index, weight, grad, state):
+        momentum = self.momentum if self.momentum > 0 else 0.0
+        clip = self.clip_gradient if self.clip_gradient else None
+        groups = []
+        for (device, dtype, group, lr, wd, _), (ws, gs, ms) in self._multi_groups(
+                index, weight, grad, state):
+            neg_lr = self._scalar(device, dtype, "neg_lr", group, -lr)
+            if ms[0] is None:
+                other = self._scalar(device, dtype, "decay", group, 1.0 - lr * wd)
+            else:
+                other = self._scalar(device, dtype, "wd", group, wd)
+            groups.append((ws, gs, ms if ms[0] is not None else None, neg_lr, other))
+
+        def apply():
+            with torch.no_grad():
+                for ws, gs, moms, neg_lr, other in groups:
+                    if moms is None:
+                        gs, neg_lr = multi_tensor.grads_and_lr(gs, self.rescale_grad, clip,
+                                                               neg_lr)
+                        multi_tensor.sgd_step(ws, gs, None, 0.0, neg_lr, None, other)
+                    else:
+                        gs = multi_tensor.scaled_grads(gs, self.rescale_grad, clip)
+                        multi_tensor.nag_step(ws, gs, moms, momentum, neg_lr, other)
+        return apply
 
 
 @register
@@ -379,20 +477,14 @@ class Signum(Optimizer):
         _check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
-        clip = self._op_clip()
-        wd_lh = self.wd_lh if self.wd_lh else 0.0
+        w, g = weight.tensor, _grad_of(weight, grad)
         with torch.no_grad():
-            w = weight.tensor
             if state is None:
-                w.mul_(1.0 - lr * wd).sub_(lr * torch.sign(grad.tensor.to(w.dtype)))
+                steps.signsgd_step(w, g, w, lr=lr, wd=wd)
                 return
-            momentum = self.momentum if self.momentum > 0 else 0.0
-            g = _grad_of(weight, grad) * self.rescale_grad
-            if clip is not None:
-                g = _clip(g, clip)
-            m = state.tensor
-            m.mul_(momentum).sub_((1 - momentum) * wd * w).sub_((1 - momentum) * g)
-            w.mul_(1.0 - lr * wd_lh).add_(lr * torch.sign(m))
+            steps.signum_step(w, g, state.tensor, w, lr=lr, momentum=max(self.momentum, 0.0),
+                              wd=wd, rescale_grad=self.rescale_grad,
+                              clip_gradient=self._clip_arg(), wd_lh=self.wd_lh or 0.0)
 
 
 @register
@@ -407,25 +499,47 @@ class Adam(Optimizer):
         self.epsilon = epsilon
         self.lazy_update = lazy_update
 
+    multi_tensor = True
+
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
 
     def update(self, index, weight, grad, state):
+        if isinstance(index, (list, tuple)):
+            self.multi_tensor_plan(index, weight, grad, state)()
+            return
         _check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
         t = self._index_update_count[index]
         lr *= math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
-        clip = self._op_clip()
         mean, var = state
+        w = weight.tensor
         with torch.no_grad():
-            w = weight.tensor
-            g = _grad_of(weight, grad) * self.rescale_grad + wd * w
-            if clip is not None:
-                g = _clip(g, clip)
-            mean.tensor.mul_(self.beta1).add_((1. - self.beta1) * g)
-            var.tensor.mul_(self.beta2).add_((1. - self.beta2) * g * g)
-            w.sub_(lr * mean.tensor / (var.tensor.sqrt() + self.epsilon))
+            steps.adam_step(w, _grad_of(weight, grad), mean.tensor, var.tensor, w, lr=lr,
+                            beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon, wd=wd,
+                            rescale_grad=self.rescale_grad, clip_gradient=self._clip_arg())
+
+    def _multi_plan(self, index, weight, grad, state):
+        clip = self.clip_gradient if self.clip_gradient else None
+        groups = []
+        for (device, dtype, group, lr, wd, t), (ws, gs, ss) in self._multi_groups(
+                index, weight, grad, state):
+            lr *= math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
+            groups.append((ws, gs, [m for m, _ in ss], [v for _, v in ss],
+                          self._scalar(device, dtype, "wd", group, wd),
+                          self._scalar(device, dtype, "neg_lr", group, -lr)))
+
+        def apply():
+            with torch.no_grad():
+                for ws, gs, means, variances, wd, neg_lr in groups:
+                    gs = torch._foreach_mul(gs, self.rescale_grad)
+                    torch._foreach_add_(gs, torch._foreach_mul(ws, wd))
+                    if clip is not None:
+                        gs = multi_tensor.scaled_grads(gs, 1.0, clip)
+                    multi_tensor.adam_step(ws, gs, means, variances, self.beta1, self.beta2,
+                                           self.epsilon, neg_lr)
+        return apply
 
 
 @register
@@ -473,26 +587,16 @@ class RMSProp(Optimizer):
         _check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
-        clip = self._op_clip()
-        gamma1 = self.gamma1
+        w, g = weight.tensor, _grad_of(weight, grad)
+        args = dict(lr=lr, gamma1=self.gamma1, epsilon=self.epsilon, wd=wd,
+                    rescale_grad=self.rescale_grad, clip_gradient=self._clip_arg(),
+                    clip_weights=self.clip_weights if self.clip_weights else -1.0)
         with torch.no_grad():
-            w = weight.tensor
-            g = _grad_of(weight, grad) * self.rescale_grad + wd * w
-            if clip is not None:
-                g = _clip(g, clip)
-            n = state[0].tensor
-            n.copy_((1. - gamma1) * (g * g) + gamma1 * n)
             if self.centered:
-                mean_g, delta = state[1].tensor, state[2].tensor
-                mean_g.copy_((1. - gamma1) * g + gamma1 * mean_g)
-                delta.copy_(self.gamma2 * delta
-                            - lr * g / (n - mean_g * mean_g + self.epsilon).sqrt())
-                new_w = w + delta
+                n, mean_g, delta = (s.tensor for s in state)
+                steps.rmspropalex_step(w, g, n, mean_g, delta, w, gamma2=self.gamma2, **args)
             else:
-                new_w = w - lr * (g / (n + self.epsilon).sqrt())
-            if self.clip_weights:
-                new_w = _clip(new_w, self.clip_weights)
-            w.copy_(new_w)
+                steps.rmsprop_step(w, g, state[0].tensor, w, **args)
 
 
 @register
@@ -538,18 +642,11 @@ class Ftrl(Optimizer):
         _check_pair(weight, grad)
         self._update_count(index)
         wd, lr = self._get_wd(index), self._get_lr(index)
-        clip = self._op_clip()
-        z, n = state[0].tensor, state[1].tensor
+        w = weight.tensor
         with torch.no_grad():
-            w = weight.tensor
-            g = _grad_of(weight, grad) * self.rescale_grad
-            if clip is not None:
-                g = _clip(g, clip)
-            z.add_(g - ((n + g * g).sqrt() - n.sqrt()) * w / lr)
-            n.add_(g * g)
-            active = (z.abs() > self.lamda1).to(w.dtype)
-            w.copy_((torch.sign(z) * self.lamda1 - z) / ((self.beta + n.sqrt()) / lr + wd)
-                    * active)
+            steps.ftrl_step(w, _grad_of(weight, grad), state[0].tensor, state[1].tensor, w,
+                            lr=lr, lamda1=self.lamda1, beta=self.beta, wd=wd,
+                            rescale_grad=self.rescale_grad, clip_gradient=self._clip_arg())
 
 
 @register
@@ -638,18 +735,12 @@ class FTML(Optimizer):
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
         t = self._index_update_count[index]
-        clip = self._op_clip()
         d, v, z = (s.tensor for s in state)
+        w = weight.tensor
         with torch.no_grad():
-            w = weight.tensor
-            g = _grad_of(weight, grad) * self.rescale_grad + wd * w
-            if clip is not None:
-                g = _clip(g, clip)
-            v.mul_(self.beta2).add_((1 - self.beta2) * g * g)
-            d_t = (1 - self.beta1 ** t) / lr * ((v / (1 - self.beta2 ** t)).sqrt() + self.epsilon)
-            z.mul_(self.beta1).add_((1 - self.beta1) * g - (d_t - self.beta1 * d) * w)
-            d.copy_(d_t)
-            w.copy_(-z / d_t)
+            steps.ftml_step(w, _grad_of(weight, grad), d, v, z, w, lr=lr, t=t, beta1=self.beta1,
+                            beta2=self.beta2, epsilon=self.epsilon, wd=wd,
+                            rescale_grad=self.rescale_grad, clip_grad=self._clip_arg())
 
 
 @register

@@ -1,5 +1,6 @@
 """Checkpoints of models built from RNN cells: weights are saved unpacked (one array per gate,
 readable by MXNet and by unfused cells) and packed again on load."""
+from ..base import MXNetError
 from .rnn_cell import BaseRNNCell
 
 
@@ -26,12 +27,22 @@ def save_rnn_checkpoint(cells, prefix, epoch, symbol, arg_params, aux_params):
 
 
 def load_rnn_checkpoint(cells, prefix, epoch):
-    """`(symbol, arg_params, aux_params)` from a checkpoint, with the cells' weights packed."""
-    from ..model import load_checkpoint
+    """`(symbol, arg_params, aux_params)` from a checkpoint, with the cells' weights packed.
+
+    Raises MXNetError (naming the checkpoint and the cell) when the parameters are not the
+    unpacked weights of `cells`.
+    """
+    from ..model import load_checkpoint, params_file
     cells = _as_cell_list(cells)
     sym, arg, aux = load_checkpoint(prefix, epoch)
     for cell in cells:
-        arg = cell.pack_weights(arg)
+        try:
+            arg = cell.pack_weights(arg)
+        except (KeyError, IndexError, ValueError, RuntimeError) as err:
+            name = f"{type(cell).__name__} {getattr(cell, '_prefix', '')!r}"
+            raise MXNetError(f"load_rnn_checkpoint: {params_file(prefix, epoch)!r} does not "
+                             f"hold the unpacked weights of {name} "
+                             f"({type(err).__name__}: {err})") from err
     return sym, arg, aux
 
 

@@ -8,9 +8,10 @@ import bisect
 import random
 
 import numpy as np
+import torch
 
-from ..io import DataBatch, DataDesc, DataIter
-from ..ndarray.ndarray import array
+from ..io import DataBatch, DataDesc, DataIter, check_part
+from ..ndarray.ndarray import NDArray, array
 
 
 def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n", start_label=0,
@@ -24,16 +25,17 @@ def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n", 
             (skipping `invalid_label`).
         invalid_label, invalid_key: the id and token of "no token" (end of sentence, padding).
         start_label: the lowest id given to a new token.
-        unknown_token: with a given `vocab`, tokens missing from it are encoded as this token
-            (added to the vocabulary with the next free id if absent). Without it, a missing
-            token is an error.
+        unknown_token: every token missing from the vocabulary is encoded as this token. If
+            the vocabulary lacks it too, it gets the id MXNet gives it at its first use:
+            `start_label` (past `invalid_label`), or the next id no token holds. Without it, a
+            token missing from a given `vocab` is an error.
 
     Returns:
         `(encoded, vocab)`: lists of ints, and the (possibly extended) vocabulary.
 
-    MXNet 1.9.1 numbers every unknown word anew from `start_label` and re-points
-    `vocab[unknown_token]` at it, so unknown words collide with real ones; here an unknown
-    word always gets `unknown_token`'s one id. Without unknown words both agree exactly.
+    MXNet 1.9.1 gives the unknown token a new id at every unknown word (start_label, then
+    start_label + 1, ...), whether or not a real word already holds that id or the token was in
+    `vocab`; here it gets one id, never a real word's. Without unknown words both agree exactly.
 
     Example:
         >>> encode_sentences([['the', 'cat'], ['the', 'dog']], invalid_label=0, start_label=1)
@@ -42,27 +44,34 @@ def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n", 
     new_vocab = vocab is None
     if new_vocab:
         vocab = {invalid_key: invalid_label}
+    used = set(vocab.values())
     next_id = start_label
-    if not new_vocab and unknown_token is not None and unknown_token not in vocab:
-        next_id = max([start_label - 1, *vocab.values()]) + 1
     encoded = []
     for sent in sentences:
         coded = []
         for word in sent:
             if word not in vocab:
-                if not new_vocab:
-                    if not unknown_token:
-                        raise AssertionError(f"encode_sentences: unknown token {word!r}: it is "
-                                             f"not in vocab and no unknown_token was given")
+                if not (new_vocab or unknown_token):
+                    raise AssertionError(f"Unknown token {word!r}: it is not in vocab and no "
+                                         f"unknown_token was given")
+                if unknown_token:
                     word = unknown_token
                 if word not in vocab:
-                    if next_id == invalid_label:
+                    while next_id == invalid_label or next_id in used:
                         next_id += 1
                     vocab[word] = next_id
-                    next_id += 1
+                    used.add(next_id)
             coded.append(vocab[word])
         encoded.append(coded)
     return encoded, vocab
+
+
+def _pinned(arr):
+    """In page-locked memory where CUDA is present, so that a batch reaches the GPU in one
+    asynchronous copy (into the executor's bound input)."""
+    if torch.cuda.is_available():
+        return NDArray(arr.tensor.pin_memory(), arr.context)
+    return arr
 
 
 def _default_buckets(lengths, batch_size):
@@ -89,6 +98,11 @@ class BucketSentenceIter(DataIter):
         data_name, label_name: names in `provide_data`/`provide_label`.
         dtype: dtype of data and label arrays.
         layout: 'NT' gives `[batch_size, bucket]` arrays, 'TN' gives `[bucket, batch_size]`.
+        num_parts, part_index: keep only part `part_index` of `num_parts` equal contiguous
+            parts of each bucket's sentences (one part per worker of a dist kvstore), so every
+            worker serves the same number of batches of each bucket; a bucket's last
+            `len % num_parts` sentences are left out. Workers shuffle their parts on their own,
+            so in one step they may be in different buckets.
 
     Attributes:
         buckets: the bucket lengths that hold at least one sentence, sorted.
@@ -96,8 +110,10 @@ class BucketSentenceIter(DataIter):
     """
 
     def __init__(self, sentences, batch_size, buckets=None, invalid_label=-1, data_name="data",
-                 label_name="softmax_label", dtype="float32", layout="NT"):
+                 label_name="softmax_label", dtype="float32", layout="NT", num_parts=1,
+                 part_index=0):
         super().__init__()
+        check_part("BucketSentenceIter", num_parts, part_index, None)
         if layout not in ("NT", "TN"):
             raise ValueError(f"BucketSentenceIter: layout must be 'NT' (batch major) or 'TN' "
                              f"(time major), got {layout!r}")
@@ -123,7 +139,11 @@ class BucketSentenceIter(DataIter):
             raise ValueError(f"BucketSentenceIter: no sentence fits any bucket (buckets "
                              f"{buckets}, {len(sentences)} sentences, batch_size {batch_size})")
         self.buckets = [buckets[i] for i in kept]
-        self.data = [np.asarray(per_bucket[i], dtype=dtype) for i in kept]
+        self.data = []
+        for i in kept:
+            share = len(per_bucket[i]) // num_parts
+            rows = per_bucket[i][part_index * share:(part_index + 1) * share]
+            self.data.append(np.asarray(rows, dtype=dtype).reshape(len(rows), buckets[i]))
         self.batch_size = batch_size
         self.data_name = data_name
         self.label_name = label_name
@@ -158,8 +178,8 @@ class BucketSentenceIter(DataIter):
             label = np.empty_like(rows)
             label[:, :-1] = rows[:, 1:]
             label[:, -1] = self.invalid_label
-            self.nddata.append(array(rows, dtype=self.dtype))
-            self.ndlabel.append(array(label, dtype=self.dtype))
+            self.nddata.append(_pinned(array(rows, dtype=self.dtype)))
+            self.ndlabel.append(_pinned(array(label, dtype=self.dtype)))
 
     def next(self):
         if self.curr_idx == len(self.idx):
@@ -169,7 +189,7 @@ class BucketSentenceIter(DataIter):
         data = self.nddata[i][j:j + self.batch_size]
         label = self.ndlabel[i][j:j + self.batch_size]
         if self.major_axis == 1:
-            data, label = data.T, label.T
+            data, label = NDArray(data.tensor.t()), NDArray(label.tensor.t())
         return DataBatch([data], [label], pad=0, bucket_key=self.buckets[i],
                          provide_data=[DataDesc(self.data_name, data.shape, layout=self.layout)],
                          provide_label=[DataDesc(self.label_name, label.shape,

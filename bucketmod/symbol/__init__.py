@@ -1,5 +1,8 @@
 """`mx.sym`: Variable, Group, load/load_json, and one function per registered operator."""
+import importlib as _importlib
+
 from ..ops import all_ops, exists
+from . import _internal, contrib, image, linalg, random  # noqa: F401  (MXNet's sub-namespaces)
 from .symbol import Group, Symbol, Variable, fromjson, load, load_json, make_op_function, var
 
 
@@ -10,6 +13,7 @@ def _install_operators(namespace):
 
 
 _install_operators(globals())
+_importlib.import_module(f"{__name__}.op")  # mx.sym.op (a submodule; `op` stays a free name)
 
 
 def __getattr__(name):
@@ -55,10 +59,11 @@ def ones(shape, dtype=None, **kwargs):
 def _filled(op, shape, dtype, kwargs):
     import numpy as np
 
+    from ..base import as_shape
     from .symbol import _invoke
     name, attr = kwargs.pop("name", None), dict(kwargs.pop("attr", None) or {})
     attr.update({k: str(kwargs.pop(k)) for k in list(kwargs) if k.startswith("__")})
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = as_shape(f"{op.strip('_')}: shape", shape)
     dtype = np.dtype(np.float32 if dtype is None else dtype).name
     return _invoke(op, op, [], dict(kwargs, shape=shape, dtype=dtype), name=name,
                    attr=attr or None)

@@ -19,7 +19,7 @@ DTYPE_TO_CODE = {np.dtype(v): k for k, v in DTYPE_CODES.items()}
 
 
 class Node:
-    __slots__ = ("op", "name", "attrs", "raw_params", "params", "inputs")
+    __slots__ = ("op", "name", "attrs", "raw_params", "params", "inputs", "_names_cache")
 
     def __init__(self, op, name, attrs=None, raw_params=None, inputs=()):
         self.op = op
@@ -28,12 +28,14 @@ class Node:
         self.raw_params = {k: param_to_string(v) for k, v in (raw_params or {}).items()}
         self.params = op.parse(self.raw_params) if op is not None else {}
         self.inputs = list(inputs)
+        self._names_cache = None
 
     @classmethod
     def derived(cls, op, name, params, inputs):
         """An operator node made by a graph pass (params already typed, no user attrs)."""
         node = cls.__new__(cls)
         node.op, node.name, node.attrs, node.inputs = op, name, {}, list(inputs)
+        node._names_cache = None
         node.raw_params = {k: str(v) for k, v in params.items()}
         node.params = op.parse(node.raw_params)
         return node
@@ -43,6 +45,7 @@ class Node:
         node = Node.__new__(Node)
         node.op, node.name, node.attrs = self.op, self.name, self.attrs
         node.raw_params, node.params, node.inputs = self.raw_params, self.params, list(inputs)
+        node._names_cache = self._names_cache
         return node
 
     @property
@@ -51,19 +54,31 @@ class Node:
 
     @property
     def arg_names(self):
-        return self.op.arguments(self.params) if self.op else []
+        return list(self._names()[0])
 
     @property
     def aux_names(self):
-        return self.op.aux(self.params) if self.op else []
+        return list(self._names()[1])
 
     @property
     def output_names(self):
-        return self.op.outputs(self.params) if self.op else ["output"]
+        return list(self._names()[2])
+
+    def _names(self):
+        """(argument, aux, output) names as tuples, computed once per params, so that labelling
+        every input or output of a node with many stays linear."""
+        if self.op is None:
+            return (), (), ("output",)
+        cached = self._names_cache
+        if cached is None or cached[0] is not self.params:
+            p = self.params
+            cached = self._names_cache = (p, tuple(self.op.arguments(p)), tuple(self.op.aux(p)),
+                                          tuple(self.op.outputs(p)))
+        return cached[1:]
 
     @property
     def num_outputs(self):
-        return len(self.output_names)
+        return len(self._names()[2])
 
     @property
     def num_all_outputs(self):
@@ -75,11 +90,15 @@ class Node:
     def output_name(self, index):
         if self.op is None:
             return self.name
-        return f"{self.name}_{self.output_names[index]}"
+        return f"{self.name}_{self._names()[2][index]}"
 
     def input_label(self, position):
-        names = self.arg_names + self.aux_names
-        return names[position] if position < len(names) else f"input{position}"
+        args, aux, _ = self._names()
+        if position < len(args):
+            return args[position]
+        if position < len(args) + len(aux):
+            return aux[position - len(args)]
+        return f"input{position}"
 
 
 def topo_order(heads):
@@ -206,8 +225,8 @@ def infer_types(heads, known):
             in_types = [types.get((id(c), i)) for c, i in node.inputs]
             if node.op.infer_type is not None:
                 new_in, outs = node.op.infer_type(node.params, in_types)
-                new_in = [None if t is None else to_numpy_dtype(t) for t in new_in]
-                outs = [None if t is None else to_numpy_dtype(t) for t in outs]
+                new_in = [_numpy_type(node, t) for t in new_in]
+                outs = [_numpy_type(node, t) for t in outs]
             else:
                 first = next((t for t in in_types if t is not None), None)
                 if first is None:
@@ -226,6 +245,16 @@ def infer_types(heads, known):
         if not changed:
             break
     return types
+
+
+def _numpy_type(node, dtype):
+    if dtype is None:
+        return None
+    try:
+        return to_numpy_dtype(dtype)
+    except TypeError:
+        raise MXNetError(f"Error in operator {node.name} ({node.op.name}): {dtype!r} is not a "
+                         f"data type") from None
 
 
 def all_known(shapes):

@@ -1,17 +1,17 @@
 """Symbol: MXNet's declarative graph — Variables, operators, inference, JSON, binding."""
 import json
 import numbers
-import os
 import warnings
 
 import numpy as np
 
 from .. import name as _name
 from ..attribute import AttrScope
-from ..base import MXNetError
+from ..base import MXNetError, as_shape
 from ..context import current_context
 from ..ops import registry
-from . import graph
+from ..ops.params import param_to_string
+from . import graph, validate
 from .graph import DTYPE_TO_CODE, HIDDEN_KEYS, Node
 
 
@@ -152,7 +152,7 @@ class Symbol:
 
     def _infer_shape(self, partial, args, kwargs):
         known = self._named_inputs("infer_shape", args, kwargs)
-        known = {k: (v,) if isinstance(v, int) else tuple(v) for k, v in known.items()}
+        known = {k: as_shape(f"infer_shape: argument {k!r}", v) for k, v in known.items()}
         shapes = graph.infer_shapes(self._outputs, known, partial)
         arg_nodes, aux_nodes = graph.variables(self._outputs)
         arg_s = [shapes.get((id(n), 0)) for n in arg_nodes]
@@ -177,19 +177,29 @@ class Symbol:
         """Like infer_shape, with `()` or 0-dimensions for what cannot be inferred."""
         return self._infer_shape(True, args, kwargs)
 
-    def infer_type(self, *args, **kwargs):
+    def _infer_type(self, partial, args, kwargs):
         known = self._named_inputs("infer_type", args, kwargs)
         types = graph.infer_types(self._outputs, known)
         arg_nodes, aux_nodes = graph.variables(self._outputs)
         arg_t = [types.get((id(n), 0)) for n in arg_nodes]
         out_t = [types.get((id(n), i)) for n, i in self._outputs]
         aux_t = [types.get((id(n), 0)) for n in aux_nodes]
+        if partial:
+            return arg_t, out_t, aux_t
         if any(t is None for t in arg_t + out_t + aux_t):
             missing = [f"{n.name}: None" for n, t in zip(arg_nodes, arg_t) if t is None]
             warnings.warn("Cannot decide type for the following arguments. Consider providing "
-                          "them as input:\n\t" + "\n\t".join(missing), stacklevel=2)
+                          "them as input:\n\t" + "\n\t".join(missing), stacklevel=3)
             return None, None, None
         return arg_t, out_t, aux_t
+
+    def infer_type(self, *args, **kwargs):
+        """(arg_types, out_types, aux_types) from the given input dtypes, or Nones."""
+        return self._infer_type(False, args, kwargs)
+
+    def infer_type_partial(self, *args, **kwargs):
+        """Like infer_type, with None for each type that cannot be inferred."""
+        return self._infer_type(True, args, kwargs)
 
     # -- serialisation ----------------------------------------------------------------------
     def tojson(self):
@@ -262,9 +272,17 @@ class Symbol:
     def __truediv__(self, o): return self._binary(o, "_Div", "_DivScalar")
     def __rtruediv__(self, o): return self._binary(o, "_Div", "_DivScalar", "_RDivScalar", True)
     def __mod__(self, o): return self._binary(o, "_Mod", "_ModScalar")
+    def __rmod__(self, o): return self._binary(o, "_Mod", "_ModScalar", "_RModScalar", True)
     def __pow__(self, o): return self._binary(o, "_Power", "_PowerScalar")
-    def __rpow__(self, o): return self._binary(o, "_Power", "_PowerScalar", "_RPowerScalar", True)
+    def __rpow__(self, o): return self._binary(o, "_Power", "_PowerScalar", "_rpower_scalar", True)
     def __neg__(self): return self._binary(-1.0, None, "_MulScalar")
+    def __abs__(self): return self.abs()
+    def abs(self, **kwargs): return _invoke("abs", "abs", [self], kwargs)
+
+    def _no_inplace(self, other):
+        raise NotImplementedForSymbol("in-place arithmetic (+=, -=, *=, /=)")
+
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = __imod__ = _no_inplace
     def __eq__(self, o): return self._binary(o, "_equal", "_equal_scalar")
     def __ne__(self, o): return self._binary(o, "_not_equal", "_not_equal_scalar")
     def __gt__(self, o): return self._binary(o, "_greater", "_greater_scalar")
@@ -322,7 +340,7 @@ def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None
         raise TypeError(f"Variable: name must be a string, got {type(name).__name__}")
     attrs = AttrScope.current().get(attr)
     if shape is not None:
-        attrs["__shape__"] = str(tuple(shape))
+        attrs["__shape__"] = str(as_shape(f"Variable {name}: shape", shape))
     if lr_mult is not None:
         attrs["__lr_mult__"] = str(lr_mult)
     if wd_mult is not None:
@@ -355,13 +373,12 @@ def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None
     """Create an operator node. `inputs` are positional symbols; `sym_kwargs` named ones."""
     opdef = registry.get(op_name)
     sym_kwargs = dict(sym_kwargs or {})
-    params = {k: v for k, v in kwargs.items() if v is not None}
-    if opdef.variadic and opdef.variadic not in params:
-        params[opdef.variadic] = len(inputs)
+    params = registry.given_params(opdef, kwargs)
+    if opdef.key_var_num_args and opdef.key_var_num_args not in params:
+        params[opdef.key_var_num_args] = len(inputs)
     node_attrs = AttrScope.current().get(attr)
     try:
-        parsed = opdef.parse({k: str(v) if not isinstance(v, str) else v
-                              for k, v in params.items()})
+        parsed = opdef.parse({k: param_to_string(v) for k, v in params.items()})
     except MXNetError as err:
         raise MXNetError(f"{err} (creating operator {op_name})") from None
     node_name = _name.current().get(name, hint)
@@ -376,8 +393,7 @@ def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None
     for pos, arg in enumerate(arg_names):
         sym = inputs[pos] if pos < len(inputs) else sym_kwargs.get(arg)
         if sym is None:
-            var_attrs = dict(params)
-            var_attrs = {k: str(v) for k, v in var_attrs.items()}
+            var_attrs = {k: param_to_string(v) for k, v in params.items()}
             var_attrs.update(node_attrs)
             sym = Symbol([(Node(None, f"{node_name}_{arg}", var_attrs), 0)])
         if not isinstance(sym, Symbol):
@@ -397,60 +413,52 @@ def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None
 
 
 def make_op_function(op_name, func_name):
+    """`mx.sym.<func_name>`: operator `op_name` with MXNet's calling convention (inputs, then
+    parameters in MXNet's order; a variadic operator's inputs positionally)."""
     opdef = registry.get(op_name)
 
     def op_function(*args, name=None, attr=None, out=None, **kwargs):
-        sym_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
-        params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol)}
-        positional = list(args)
-        for a in positional:
-            if not isinstance(a, Symbol):
-                raise TypeError(f"{func_name}: positional inputs must be Symbols, got "
-                                f"{type(a).__name__}; give parameters by keyword")
-        return _invoke(op_name, func_name.lower(), positional, params, sym_kwargs, name, attr)
+        positional, named, params = registry.split_call(
+            opdef, func_name, args, kwargs, lambda v: isinstance(v, Symbol), "Symbol")
+        return _invoke(op_name, func_name.lower(), positional, params, named, name, attr)
 
     op_function.__name__ = func_name
-    op_function.__doc__ = f"MXNet's {op_name} operator (symbolic); parameters: " + ", ".join(
-        opdef.params) + "."
+    op_function.__doc__ = registry.doc(opdef, "symbolic")
     return op_function
 
 
 # -- loading ----------------------------------------------------------------------------------
 def load_json(json_str):
-    """A Symbol from MXNet's JSON (as written by MXNet 1.x or by `tojson`)."""
-    try:
-        doc = json.loads(json_str)
-        raw_nodes, heads = doc["nodes"], doc["heads"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise MXNetError(f"load_json: not a symbol JSON document ({err})") from None
+    """A Symbol from MXNet's JSON (as written by MXNet 1.x or by `tojson`).
+
+    The document is checked completely before any node is built (`validate.read_graph`);
+    a malformed one raises `SymbolFormatError` (an MXNetError) naming the node and the problem.
+    """
+    return _from_document(json_str, "<json string>")
+
+
+def _from_document(text, source):
+    specs, heads = validate.read_graph(text, source)
     nodes = []
-    for i, raw in enumerate(raw_nodes):
-        try:
-            op_name, node_name = raw["op"], raw["name"]
-            attrs = dict(raw.get("attrs") or raw.get("attr") or raw.get("param") or {})
-            if "param" in raw and "attr" in raw:
-                attrs.update(raw["param"])
-            inputs = [(nodes[e[0]], e[1]) for e in raw.get("inputs", [])]
-        except (KeyError, IndexError, TypeError) as err:
-            raise MXNetError(f"load_json: node {i} is malformed ({err!r})") from None
-        if op_name == "null":
-            nodes.append(Node(None, node_name, attrs))
-            continue
-        opdef = registry.get(op_name)
-        params = {k: v for k, v in attrs.items() if k in opdef.params}
-        user = {k: v for k, v in attrs.items() if k not in opdef.params}
-        nodes.append(Node(opdef, node_name, user, params, inputs))
-    try:
-        return Symbol([(nodes[h[0]], h[1]) for h in heads])
-    except (IndexError, TypeError) as err:
-        raise MXNetError(f"load_json: bad heads {heads!r} ({err!r})") from None
+    for spec in specs:
+        inputs = [(nodes[nid], index) for nid, index in spec.inputs]
+        nodes.append(Node(spec.op, spec.name, spec.attrs, spec.params, inputs))
+    return Symbol([(nodes[nid], index) for nid, index in heads])
 
 
 def load(fname):
-    if not os.path.exists(fname):
-        raise MXNetError(f"load: symbol file {fname!r} does not exist")
-    with open(fname) as f:
-        return load_json(f.read())
+    """A Symbol from a JSON file written by `Symbol.save` (or MXNet's `sym.save`)."""
+    if not isinstance(fname, str):
+        raise TypeError(f"fname: expected a str, got {type(fname).__name__}")
+    try:
+        with open(fname, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise MXNetError(f"load: symbol file {fname!r} does not exist") from None
+    except OSError as err:
+        raise MXNetError(f"load: cannot read symbol file {fname!r}: {err.strerror or err}") \
+            from None
+    return _from_document(text, repr(fname))
 
 
 def fromjson(json_str):

@@ -234,3 +234,25 @@ def test_bad_binding_arguments():
     args["fc1_weight"] = mx.nd.ones((4, 7))
     with pytest.raises(MXNetError, match=r"fc1.*weight.*\(4, 7\).*\(4, 3\)"):
         sym.bind(mx.cpu(), args)
+
+
+def test_backend_is_chosen_at_bind():
+    """An executor runs the kernels or the references as the switch said when it was bound,
+    whatever the switch says later; the switch still decides for new binds and mx.nd."""
+    from bucketmod import backend
+    calls = []
+    mx.operator.register_kernel(
+        "marked_copy", reference=lambda x: calls.append("reference") or x * 1.0,
+        forward=lambda x: (calls.append("kernel") or x * 1.0, ()))
+    x = mx.sym.Variable("x")
+    with backend.backend("torch"):
+        exe_torch = mx.sym.marked_copy(x).simple_bind(mx.cpu(), x=(2,), grad_req="null")
+    with backend.backend("triton"):
+        exe_triton = mx.sym.marked_copy(x).simple_bind(mx.cpu(), x=(2,), grad_req="null")
+        exe_torch.forward()
+        assert calls == ["reference"]
+        mx.nd.marked_copy(mx.nd.ones((2,)))
+        assert calls == ["reference", "kernel"]
+    with backend.backend("torch"):
+        exe_triton.forward()
+    assert calls == ["reference", "kernel", "kernel"]

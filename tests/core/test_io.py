@@ -304,3 +304,104 @@ def test_prefetching_iter_exit_while_fetching():
     done = subprocess.run([sys.executable, "-c", _EXIT_WHILE_FETCHING], capture_output=True,
                           text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_ndarray_iter_parts_are_equal_and_disjoint():
+    parts = [NDArrayIter(DATA10, LABEL10, batch_size=2, num_parts=3, part_index=k)
+             for k in range(3)]
+    labels = [[b.label[0].asnumpy().ravel().tolist() for b in it] for it in parts]
+    assert labels == [[[0, 10], [20, 0]], [[30, 40], [50, 30]], [[60, 70], [80, 60]]]
+    assert [b.pad for b in parts[2]] == []          # consumed above
+    parts[2].reset()
+    assert [b.pad for b in parts[2]] == [0, 1]
+    assert parts[0].provide_data[0].shape == (2, 2, 2)
+    for kwargs, words in (({"num_parts": 0}, "at least 1"),
+                          ({"num_parts": 2, "part_index": 2}, r"part_index must be in \[0, 2\)"),
+                          ({"num_parts": 11}, "10 examples cannot be split into 11"),
+                          ({"num_parts": 2.0}, "num_parts must be an int")):
+        with pytest.raises(ValueError, match=words):
+            NDArrayIter(DATA10, LABEL10, batch_size=2, **kwargs)
+
+
+def test_shard_iter_gives_each_part_every_nth_batch():
+    full = [b.label[0].asnumpy().ravel().tolist()
+            for b in NDArrayIter(DATA10, LABEL10, batch_size=2)]
+    shards = [mx.io.ShardIter(NDArrayIter(DATA10, LABEL10, batch_size=2), 2, k)
+              for k in range(2)]
+    for _ in range(2):
+        got = [[b.label[0].asnumpy().ravel().tolist() for b in it] for it in shards]
+        assert got == [full[0:4:2], full[1:4:2]]   # the 5th batch has no partner: left out
+        for it in shards:
+            it.reset()
+    assert shards[0].batch_size == 2 and shards[0].provide_label[0].name == "softmax_label"
+    with pytest.raises(ValueError, match="part_index must be in"):
+        mx.io.ShardIter(NDArrayIter(DATA10, batch_size=2), 2, -1)
+
+
+def test_prefetching_iter_serves_several_consumers():
+    it = PrefetchingIter(NDArrayIter(np.arange(80, dtype=np.float32), batch_size=2))
+    got, lock = [], threading.Lock()
+
+    def consume():
+        for batch in it:
+            with lock:
+                got.append(int(batch.data[0].asnumpy()[0]))
+
+    for _ in range(3):
+        threads = [threading.Thread(target=consume) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads), "a consumer is blocked"
+        assert sorted(got) == list(range(0, 80, 2))
+        got.clear()
+        it.reset()
+    it.close()
+
+
+def test_prefetching_iter_error_repeats_until_reset():
+    class FailsOnce(NDArrayIter):
+        calls = 0
+
+        def next(self):
+            FailsOnce.calls += 1
+            if FailsOnce.calls == 2:
+                raise RuntimeError("disk on fire")
+            return super().next()
+
+    it = PrefetchingIter(FailsOnce(np.arange(8, dtype=np.float32), batch_size=2))
+    assert next(it).data[0].asnumpy().tolist() == [0, 1]
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            next(it)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        it.iter_next()
+    it.reset()
+    assert len(list(it)) == 4
+    it.close()
+    with pytest.raises(mx.MXNetError, match="worker thread has ended"):
+        it.reset()
+        next(it)
+
+
+_EXIT_WHILE_BLOCKED = """
+import threading
+import bucketmod as mx
+
+class Blocking(mx.io.DataIter):
+    provide_data = [mx.io.DataDesc("data", (2, 2))]
+    provide_label = []
+
+    def next(self):
+        threading.Event().wait()
+
+it = mx.io.PrefetchingIter(Blocking(2))
+print("exiting", flush=True)
+"""
+
+
+def test_prefetching_iter_blocked_in_the_wrapped_iterator_does_not_block_exit():
+    done = subprocess.run([sys.executable, "-c", _EXIT_WHILE_BLOCKED], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0 and "exiting" in done.stdout, done.stderr[-2000:]

@@ -177,3 +177,47 @@ def test_errors_name_the_shapes():
         mx.nd.dot(a, a)
     with pytest.raises(MXNetError, match=r"\(2, 3\)"):
         a.reshape((4, 2))
+
+
+with open(os.path.join(os.path.dirname(GOLDEN), "..", "api_methods.json")) as _fi:
+    METHODS = json.load(_fi)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS["ndarray"]))
+def test_methods_and_module_functions_match_mxnet(name, api_methods):
+    """NDArray methods and mx.nd functions against MXNet 1.9.1 (tests/golden/
+    make_api_methods.py): reshape codes, T, broadcast_to, slice, tostype, astype, copyto,
+    as_in_context, concatenate, onehot_encode, waitall."""
+    script = api_methods
+    env = {k: mx.nd.array(v) for k, v in script.operands().items()}
+    env.update(mx=mx, np=np)
+    want = METHODS["ndarray"][name]
+    got = dict(script.eval_ndarray(mx, want["expr"], env), expr=want["expr"])
+    if "raises" in want:
+        assert got.get("raises") == want["raises"]
+        return
+    assert {k: v for k, v in got.items() if k != "value"} == \
+        {k: v for k, v in want.items() if k != "value"}
+    if "value" in want:
+        np.testing.assert_allclose(got["value"], want["value"], rtol=1e-6)
+
+
+def test_shape_given_as_an_ndarray_is_a_type_error():
+    shape = mx.nd.array([2, 3])
+    net = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=2, name="fc")
+    mod = mx.mod.Module(net, label_names=None)
+    calls = {"zeros": lambda: mx.nd.zeros(shape), "ones": lambda: mx.nd.ones(shape),
+             "empty": lambda: mx.nd.empty(shape), "full": lambda: mx.nd.full(shape, 1),
+             "reshape": lambda: mx.nd.ones((6,)).reshape(shape),
+             "broadcast_to": lambda: mx.nd.ones((1, 3)).broadcast_to(shape),
+             "infer_shape": lambda: net.infer_shape(data=shape),
+             "simple_bind": lambda: net.simple_bind(mx.cpu(), data=shape),
+             "Variable": lambda: mx.sym.var("x", shape=shape),
+             "sym.zeros": lambda: mx.sym.zeros(shape),
+             "bind": lambda: mod.bind(data_shapes=[("data", shape)])}
+    for what, call in calls.items():
+        with pytest.raises(TypeError, match=r"NDArray of shape \(2,\)"):
+            call()
+        assert not mod.binded, what
+    mod.bind(data_shapes=[("data", (2, 3))])
+    assert mod.binded

@@ -171,6 +171,10 @@ def test_truncated_file_error_names_the_file(tmp_path):
     (_header() + _record() + struct.pack("<Q", 2), r"2 names for 1 arrays"),
     (_header() + _record() + struct.pack("<QQ", 1, 2**62), r"name 0 needs 4611686018427387904"),
     (_header() + _record() + struct.pack("<QQ", 1, 1) + b"\xff", r"name 0 is not utf-8"),
+    (_header() + _record(shape=(0, 2 ** 62)), r"shape \(0, 4611686018427387904\): its extent "
+                                             r"overflows"),
+    (_header() + _record(shape=(3, 0, 2 ** 61)), r"extent overflows"),
+    (_header() + _record(shape=(1,) * 33), r"ndim 33: at most 32"),
 ])
 def test_corrupt_input_raises_mxneterror(raw, pattern):
     with pytest.raises(MXNetError, match=pattern):
@@ -257,3 +261,29 @@ def test_save_writes_through_fsync_and_keeps_file_mode(tmp_path, monkeypatch):
     assert synced
     assert os.stat(path).st_mode & 0o777 == 0o640
     assert mx.nd.load(str(path))[0].shape == (1,)
+
+
+def test_large_zero_size_shapes_that_numpy_can_hold_load():
+    (arr,) = load_frombuffer(_header() + _record(shape=(0, 2 ** 40)) + struct.pack("<Q", 0))
+    assert arr.shape == (0, 2 ** 40) and arr.asnumpy().shape == (0, 2 ** 40)
+
+
+def test_str_buffer_with_characters_beyond_a_byte():
+    with pytest.raises(MXNetError, match="character 3"):
+        load_frombuffer("\x12\x01\x00\u20ac")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_save_removes_temporaries_of_dead_writers_only(tmp_path):
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    target = tmp_path / "w.nd"
+    stale = tmp_path / f".w.nd.{dead}-7-00c0ffee.tmp"
+    live = tmp_path / f".w.nd.{os.getppid()}-0-00c0ffee.tmp"
+    foreign = tmp_path / f".x.nd.{dead}-7-00c0ffee.tmp"
+    for path in (stale, live, foreign):
+        path.write_bytes(b"partial")
+    mx.nd.save(str(target), [mx.nd.ones((2,))])
+    assert sorted(os.listdir(tmp_path)) == sorted(["w.nd", live.name, foreign.name])

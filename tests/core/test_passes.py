@@ -1,5 +1,7 @@
-"""Graph passes at bind: the fused LSTM cell gives what the unrolled nodes give, and stays out
-of the way where it must (a monitor, an intermediate that is also an output)."""
+"""Graph passes at bind: the fused cells and sequences give what the unrolled nodes give, and
+stay out of the way where they must (a monitor, an intermediate that is also an output)."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +18,8 @@ CELLS = {"lstm": lambda i: mx.rnn.LSTMCell(num_hidden=H, prefix=f"lstm_l{i}_"),
          "rnn_tanh": lambda i: mx.rnn.RNNCell(num_hidden=H, prefix=f"rnn_l{i}_"),
          "rnn_relu": lambda i: mx.rnn.RNNCell(num_hidden=H, activation="relu",
                                               prefix=f"rnn_l{i}_")}
-FUSED_OP = {"lstm": "_fused_lstm_cell", "gru": "_fused_gru_cell", "rnn_tanh": "_fused_rnn_cell",
-            "rnn_relu": "_fused_rnn_cell"}
+SEQUENCE_OP = {"lstm": "_lstm_sequence", "gru": "_gru_sequence", "rnn_tanh": "_rnn_sequence",
+               "rnn_relu": "_rnn_sequence"}
 
 
 def lstm_lm(num_layers=2, begin_state=None, cell="lstm"):
@@ -55,8 +57,8 @@ def test_fused_cell_matches_unrolled(monkeypatch, num_layers, cell):
     sym, _ = lstm_lm(num_layers, cell=cell)
     exe, out_fused, grads_fused = run(sym, True, monkeypatch, data=(N, T),
                                       softmax_label=(N, T))
-    assert sum(n.op is not None and n.op.name == FUSED_OP[cell]
-               for n, _ in exe._fused_plan) == num_layers * T
+    ops = [n.op.name for n in exe._program.nodes]
+    assert ops.count(SEQUENCE_OP[cell]) == num_layers and "Concat" not in ops
     _, out_plain, grads_plain = run(sym, False, monkeypatch, data=(N, T), softmax_label=(N, T))
     np.testing.assert_allclose(out_fused[0], out_plain[0], rtol=1e-5, atol=1e-6)
     for name in grads_plain:
@@ -108,3 +110,64 @@ def test_begin_state_batch_is_inferred_backward():
     assert shapes == [(0, H)]
     _, full, _ = sym.get_internals().infer_shape(data=(N, T), softmax_label=(N, T))
     assert full[internals.list_outputs().index(begin[0])] == (N, H)
+
+
+def _unrolled_module(data_shape, for_training):
+    """An LSTMCell unrolled over `data` of `data_shape` = (batch, steps, ...), its begin states
+    variables named in state_names (the graph that used to break the cell pass at bind)."""
+    cell = mx.rnn.LSTMCell(H, prefix="l0_")
+    begin = cell.begin_state(func=mx.sym.Variable)
+    outputs, states = cell.unroll(data_shape[1], inputs=mx.sym.var("data"), begin_state=begin,
+                                  merge_outputs=True)
+    mod = mx.mod.Module(mx.sym.Group([outputs] + states), data_names=["data"], label_names=None,
+                        state_names=[s.name for s in begin])
+    mod.bind(data_shapes=[("data", data_shape)], for_training=for_training)
+    mx.random.seed(3)
+    mod.init_params(initializer=mx.init.Uniform(0.5))
+    mod.set_states(value=0.25)
+    return mod
+
+
+@pytest.mark.parametrize(("data_shape", "for_training", "backend"), [
+    pytest.param(shape, train, backend, id=f"{name}-{'training' if train else 'inference'}-"
+                 f"{backend}")
+    for name, shape, train, backend in (
+        ("steps-1d", (N, T), False, "torch"), ("steps-1d", (N, T), True, "torch"),
+        ("steps-3d", (N, T, 2, 3), False, "torch"), ("steps-3d", (N, T, 2, 3), True, "torch"),
+        ("steps-1d", (N, T), True, "triton"))])
+def test_cell_pass_fuses_steps_of_any_rank(monkeypatch, data_shape, for_training, backend):
+    """Steps of (batch, steps) data are 1-D: the fused cell and sequence read them as the i2h
+    FullyConnected does, as `[B, 1]`, so the passes fuse them with no PassWarning."""
+    data = mx.nd.array(np.random.default_rng(0).normal(size=data_shape))
+    results = {}
+    old = mx.set_backend(backend)
+    try:
+        for fuse in (True, False):
+            monkeypatch.setattr(executor_module, "FUSE_GRAPHS", fuse)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", passes.PassWarning)
+                mod = _unrolled_module(data_shape, for_training)
+            fused_nodes = [n for n in mod._exec_group.execs[0]._program.nodes
+                           if n.op.name == "_lstm_sequence"]
+            assert len(fused_nodes) == (1 if fuse else 0)
+            mod.forward(mx.io.DataBatch([data]), is_train=for_training)
+            outs = [o.asnumpy() for o in mod.get_outputs()]
+            if for_training:
+                mod.backward([mx.nd.ones(o.shape) for o in outs])
+                outs += [g.asnumpy() for g in mod.get_grads().values()]
+            results[fuse] = outs
+    finally:
+        mx.set_backend(old)
+    for got, want in zip(results[True], results[False]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_failing_pass_is_skipped_with_a_warning(monkeypatch):
+    def broken(heads):
+        raise IndexError("broken pass")
+
+    monkeypatch.setattr(passes, "PASSES", [("broken", broken)] + passes.PASSES)
+    sym, _ = lstm_lm(1)
+    with pytest.warns(passes.PassWarning, match="'broken' left the graph unchanged"):
+        exe = sym.simple_bind(mx.cpu(), data=(N, T), softmax_label=(N, T))
+    assert any(n.op.name == "_lstm_sequence" for n in exe._program.nodes)

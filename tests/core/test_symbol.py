@@ -1,6 +1,7 @@
 """Symbol construction, naming, indexing, JSON and bad input (MXNet's results for the same graphs
 are in test_golden_core.py)."""
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -169,3 +170,46 @@ def test_shape_mismatch_names_node_input_and_both_shapes():
 def test_symbol_has_no_truth_value():
     with pytest.raises(TypeError, match="Symbol"):
         bool(mx.sym.Variable("a") > 0)
+
+
+_METHODS_JSON = pathlib.Path(__file__).resolve().parent.parent / "golden" / "data" / \
+    "api_methods.json"
+METHODS = json.loads(_METHODS_JSON.read_text())
+
+
+@pytest.mark.parametrize("expr", sorted(METHODS["symbol"]))
+def test_arithmetic_and_comparisons_match_mxnet(expr, api_methods):
+    """Symbol operators with scalars and symbols: MXNet's node names and values
+    (tests/golden/make_api_methods.py)."""
+    want = METHODS["symbol"][expr]
+    got = api_methods.eval_symbol(mx, expr)
+    assert got.keys() == want.keys()
+    if "raises" in want:
+        assert got["raises"] == want["raises"]
+        return
+    assert got["outputs"] == want["outputs"]
+    np.testing.assert_allclose(got["value"], want["value"], rtol=1e-6)
+
+
+def test_reverse_mod_uses_mxnet_operator(api_methods):
+    """`5 % x` is MXNet's _RModScalar node; without that operator it says so."""
+    want = METHODS["symbol_rmod"]
+    if not mx.ops.exists("_RModScalar"):
+        with pytest.raises(mx.MXNetError, match="_RModScalar"):
+            5 % mx.sym.var("x")
+        return
+    got = api_methods.eval_symbol(mx, api_methods.SYMBOL_RMOD)
+    assert got["outputs"] == want["outputs"]
+    np.testing.assert_allclose(got["value"], want["value"], rtol=1e-6)
+
+
+def test_internals_children_attr_dict_and_partial_types_match_mxnet(api_methods):
+    got = api_methods.symbol_facts(mx)
+    for key, want in METHODS["symbol_facts"].items():
+        assert got[key] == want, key
+
+
+def test_inplace_arithmetic_is_not_for_symbols():
+    x = mx.sym.var("x")
+    with pytest.raises(TypeError, match="in-place"):
+        x += 1

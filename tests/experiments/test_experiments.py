@@ -1,25 +1,15 @@
 """The runnable experiments stay runnable: the MLP example and the bucketing LM (tiny sizes)."""
 import importlib.util
 import json
-import pathlib
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_mlp_reaches_95_percent(experiment):
+    assert experiment("train_mlp").main(["--num-epochs", "5"]) > 0.95
 
 
-def test_mlp_reaches_95_percent():
-    assert load("train_mlp").main(["--num-epochs", "5"]) > 0.95
-
-
-def test_lstm_bucketing_smoke(tmp_path, caplog):
+def test_lstm_bucketing_smoke(tmp_path, caplog, experiment):
     out = tmp_path / "lm.json"
-    result = load("lstm_bucketing").main([
+    result = experiment("lstm_bucketing").main([
         "--num-epochs", "2", "--corpus-size", "600", "--num-hidden", "16", "--num-embed", "16",
         "--batch-size", "8", "--lr", "0.1", "--buckets", "planned", "--json", str(out), "--plot",
         str(tmp_path / "lm.png")])
@@ -34,3 +24,11 @@ def test_lstm_bucketing_smoke(tmp_path, caplog):
         assert "matplotlib is not installed" in caplog.text
     else:
         assert (tmp_path / "lm.png").stat().st_size > 0
+
+
+def test_bench_output_layer_runs(experiment):
+    results = experiment("bench_output_layer").main(["--rows", "8", "--num-hidden", "4", "--vocab",
+                                               "16", "--repeats", "1"])
+    providers = {r["provider"] for r in results}
+    assert providers == {"torch", "graph_mkl", "graph", "graph_fused", "fused_mkl", "scratch"}
+    assert all(r["median_ms"] > 0 for r in results)

@@ -26,6 +26,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from operator_cases import make_value  # noqa: E402  (the input kinds, shared)
+
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "core")
 
 
@@ -246,20 +249,7 @@ def build_op(mx, case):
 def case_values(case, seed):
     """Deterministic inputs and head gradients of a case: {name: float32 array}."""
     rng = np.random.RandomState(seed)
-    out = {}
-    for name, shape, kind in case[3]:
-        if kind == "n":
-            v = rng.standard_normal(shape)
-        elif kind == "p":
-            v = rng.uniform(0.5, 2.0, shape)
-        elif kind == "b":
-            v = rng.randint(0, 2, shape)
-        elif kind == "u":
-            v = rng.uniform(0.1, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
-        else:
-            v = rng.randint(0, int(kind[1:]), shape)
-        out[name] = np.asarray(v, dtype=np.float32)
-    return out
+    return {name: make_value(kind, shape, rng) for name, shape, kind in case[3]}
 
 
 # -- symbols for naming, attributes and inference ---------------------------------------------

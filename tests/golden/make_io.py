@@ -111,7 +111,29 @@ def encode_cases():
         out[name] = {"kwargs": kwargs, "coded": coded, "vocab": vocab}
     coded, vocab = mx.rnn.encode_sentences([["cat", "the"]], vocab=dict(out["default"]["vocab"]))
     out["given_vocab"] = {"coded": coded, "vocab": vocab}
-    return {"sentences": sents, "cases": out}
+    return {"sentences": sents, "cases": out, "unknown_token": unknown_token_cases()}
+
+
+def unknown_token_cases():
+    """encode_sentences with unknown_token: MXNet's ids, which bucketmod matches where the id
+    MXNet gives the token at its first use is free (see tests/rnn/test_rnn_io.py)."""
+    cases = {
+        "start_free": ([["the", "zebra", "cat"]], {"\n": -1, "the": 5, "cat": 6}, {}),
+        "start_free_twice": ([["the", "zebra", "cat", "yak", "zebra"]],
+                             {"\n": -1, "the": 5, "cat": 6}, {}),
+        "start_taken": ([["the", "zebra", "cat", "yak"]], {"\n": -1, "the": 0, "cat": 1}, {}),
+        "skips_invalid": ([["a", "x"]], {"\n": 0, "a": 2}, dict(invalid_label=0)),
+        "start1_taken": ([["the", "zebra", "cat"]], {"\n": 0, "the": 1, "cat": 2},
+                         dict(invalid_label=0, start_label=1)),
+        "token_in_vocab": ([["the", "zebra"]], {"\n": -1, "the": 0, "<unk>": 7}, {}),
+    }
+    out = {}
+    for name, (sents, vocab, kwargs) in cases.items():
+        coded, result = mx.rnn.encode_sentences(sents, vocab=dict(vocab), unknown_token="<unk>",
+                                                **kwargs)
+        out[name] = {"sentences": sents, "vocab": vocab, "kwargs": kwargs, "coded": coded,
+                     "result_vocab": result}
+    return out
 
 
 def main():

@@ -51,8 +51,25 @@ def test_every_config_compiles_without_spills_for_sm90a_and_sm80(report):
     assert report["returncode"] == 0
     kernels = {(r["kernel"].rsplit(".", 1)[1], r["arch"]) for r in report["rows"]}
     for name in ("gemm_kernel", "gemm_split_sum_kernel", "softmax_fwd_online_kernel",
-                 "embedding_bwd_kernel", "softmax_output_fwd_kernel"):
+                 "embedding_bwd_kernel", "softmax_output_fwd_kernel", "lstm_seq_fwd_kernel",
+                 "lstm_seq_bwd_kernel", "gru_seq_fwd_kernel", "gru_seq_bwd_kernel",
+                 "vanilla_rnn_seq_fwd_kernel", "vanilla_rnn_seq_bwd_kernel",
+                 "softmax_rows_kernel", "fc_softmax_output_dx_kernel"):
         assert {(name, 90), (name, 80)} <= kernels
+
+
+def test_recurrent_kernels_compile_both_barriers_and_weight_placements(report):
+    # The grid barrier (one launch per sequence) and the per-step launches, the weight slice on
+    # chip (H = 200) and streamed (H = 1024), per-sample lengths: every path a GPU can take.
+    seen = {(r["kernel"].rsplit(".", 1)[1], r["constexprs"]["GRID_SYNC"],
+             r["constexprs"]["W_ON_CHIP"], r["constexprs"]["IS_VARLEN"])
+            for r in report["rows"] if "GRID_SYNC" in r["constexprs"]}
+    for family in ("lstm", "gru", "vanilla_rnn"):
+        for direction in ("fwd", "bwd"):
+            name = f"{family}_seq_{direction}_kernel"
+            assert {(name, sync, chip, "False") for sync in ("True", "False")
+                    for chip in ("True", "False")} <= seen, name
+            assert (name, "True", "True", "True") in seen, name
 
 
 def _gemms(report, **constexprs):

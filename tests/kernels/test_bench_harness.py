@@ -1,6 +1,7 @@
 """experiments/bench_kernels.py on the CPU: every registered op with its PyTorch baselines at
-tiny sizes, bucketmod's kernels through the interpreter. Its numbers mean nothing; the run
-proves the registry, the providers, the columns and the files."""
+tiny sizes, bucketmod's kernels through the interpreter, and a user's ops joined by `--import`
+(one registering on import, experiments/custom_triton_op.py through its `register_bench()`).
+Its numbers mean nothing; the run proves the registry, the providers, the columns and files."""
 import csv
 import importlib.util
 import json
@@ -17,8 +18,14 @@ BASELINES = {"fc": {"torch", "torch.compile"}, "softmax": {"torch"}, "log_softma
              "softmax_output": {"torch (F.cross_entropy)"},
              "linear_cross_entropy": {"torch (F.linear + F.cross_entropy)", "torch.compile"},
              "embedding": {"torch (F.embedding)"}, "activation": {"torch"},
+             "fc_softmax_output": {"torch (F.linear + softmax)",
+                                   "torch (F.linear + F.cross_entropy)"},
              "lstm_cell": {"torch (nn.LSTMCell)"}, "gru_cell": {"torch (nn.GRUCell)"},
-             "lstm_seq": {"torch (nn.LSTM, cuDNN on a GPU)"}}
+             "lstm": {"torch (nn.LSTM, cuDNN on a GPU)"}, "gru": {"torch (nn.GRU, cuDNN on a GPU)"},
+             "vanilla_rnn": {"torch (nn.RNN, cuDNN on a GPU)"},
+             # experiments/custom_triton_op.py: a user's kernel, registered as an operator
+             "rms_norm": {"reference (autograd)"} | ({"torch (F.rms_norm)"} if hasattr(
+                 torch.nn.functional, "rms_norm") else set())}
 USER_OP = '''
 import torch
 from bucketmod.kernels import bench
@@ -46,7 +53,7 @@ def test_bench_kernels_cpu_all_ops_with_baselines(tmp_path):
     user = tmp_path / "my_ops.py"
     user.write_text(USER_OP)
     done = run("--quick", "--repeats", "2", "--compile-backend", "eager", "--import", str(user),
-               tmp_path=tmp_path)
+               "--import", str(ROOT / "experiments" / "custom_triton_op.py"), tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     data = json.loads(pathlib.Path(summary["json"]).read_text())

@@ -130,8 +130,9 @@ def test_forward_switches_on_bucket_key_and_prepare_only_binds():
     assert mod.symbol is mod.get_bucket_module(7).symbol
     unkeyed = fc_batch(10)
     unkeyed.bucket_key = None
-    mod.forward(unkeyed, is_train=False)
-    assert mod.symbol is mod.get_bucket_module(10).symbol
+    mod.forward(unkeyed, is_train=False)  # bucket None, as in MXNet: sym_gen(None) is called
+    assert mod.bucket_keys == [10, 7, 3, None]
+    assert mod.symbol is mod.get_bucket_module(None).symbol
 
 
 def test_symbol_is_the_current_buckets():
@@ -594,3 +595,26 @@ def test_convergence_triton_matches_torch_reference(monkeypatch):
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-4, atol=1e-5)
     for name, value in ref_params.items():
         np.testing.assert_allclose(params[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_fc_passes_train_the_lm_as_the_unfused_graph(monkeypatch):
+    """With the output layer fused (FC + SoftmaxOutput as one node), the tiny LM trains as the
+    unfused graph does: outputs, gradients, parameters and perplexity at every step over
+    buckets 6, 4, 4, 6 (SGD with momentum and weight decay)."""
+    from bucketmod.symbol import passes
+    from bucketmod.symbol.graph import topo_order
+    sym, _, _ = fx.lm_sym_gen(mx)(4)
+    assert "_fused_fc_softmax_output" in [n.op.name for n in topo_order(
+        passes.optimize(sym._outputs)) if n.op is not None]
+    everything = list(passes.PASSES)
+    records = []
+    for fc_passes in (True, False):
+        monkeypatch.setattr(passes, "PASSES", [(name, rewrite) for name, rewrite in everything
+                                               if fc_passes or not name.startswith("fc_")])
+        mod = fx.new_module(mx)
+        mod.set_params({k: mx.nd.array(v) for k, v in fx.initial_params().items()}, {})
+        records.append(fx.train(mx, mod, lambda m: {
+            name: grad.asnumpy() for name, grad in m.get_grads().items()}))
+    assert records[0].keys() == records[1].keys()
+    for name, value in records[1].items():
+        np.testing.assert_allclose(records[0][name], value, rtol=1e-5, atol=1e-6, err_msg=name)

@@ -113,7 +113,8 @@ def test_save_checkpoint_layout_and_round_trip(tmp_path):
     prefix = str(tmp_path / "lm")
     mod.save_checkpoint(prefix, 3)
     names = sorted(os.listdir(tmp_path))
-    assert names == ["lm-0003.params", "lm-4-symbol.json", "lm-6-symbol.json", "lm.buckets"]
+    assert names == ["lm-0003.manifest", "lm-0003.params", "lm-4-symbol.json",
+                     "lm-6-symbol.json", "lm.buckets"]
     saved = mx.nd.load(prefix + "-0003.params")
     assert sorted(saved) == sorted("arg:" + n for n in fx.param_shapes())
     assert sorted(int(k) for k in mx.nd.load(prefix + ".buckets")[0].asnumpy()) == [4, 6]
@@ -130,6 +131,54 @@ def test_save_checkpoint_layout_and_round_trip(tmp_path):
         np.testing.assert_array_equal(value, expected[name], err_msg=name)
     for name, value in mod.get_params()[0].items():
         np.testing.assert_array_equal(loaded.get_params()[0][name].asnumpy(), value.asnumpy())
+
+
+def test_load_bind_save_keeps_every_bucket(tmp_path):
+    """After load + bind every saved bucket is known again: bucket_keys lists it, a new
+    checkpoint writes it, and its first batch binds it with its saved symbol (MXNet 1.9.1)."""
+    mod = _trained_module()
+    first, second = str(tmp_path / "a" / "lm"), str(tmp_path / "b" / "lm")
+    os.makedirs(os.path.dirname(first))
+    os.makedirs(os.path.dirname(second))
+    mod.save_checkpoint(first, 1)
+    loaded = mx.mod.BucketingModule.load(first, 1, sym_gen=fx.lm_sym_gen(mx, True),
+                                         default_bucket_key=fx.DEFAULT_KEY)
+    loaded.bind(data_shapes=[("data", (fx.BATCH, fx.DEFAULT_KEY))],
+                label_shapes=[("softmax_label", (fx.BATCH, fx.DEFAULT_KEY))],
+                for_training=False)
+    assert loaded.bucket_keys == [6, 4]
+    loaded.save_checkpoint(second, 1)
+    assert sorted(os.listdir(os.path.dirname(second))) == sorted(
+        os.listdir(os.path.dirname(first)))
+    for key in (4, 6):
+        with open(f"{first}-{key}-symbol.json") as a, open(f"{second}-{key}-symbol.json") as b:
+            assert json.load(a) == json.load(b)
+    assert sorted(int(k) for k in mx.nd.load(second + ".buckets")[0].asnumpy()) == [4, 6]
+    expected = fx.eval_outputs(mx, mod)
+    for name, value in fx.eval_outputs(mx, loaded).items():
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+    with open(f"{first}-4-symbol.json") as f:
+        assert json.loads(loaded.get_bucket_module(4).symbol.tojson()) == json.load(f)
+
+
+def test_a_bucket_added_by_a_later_save_keeps_earlier_epochs_loadable(tmp_path):
+    mod = fx.new_module(mx, False)
+    mod.set_params(_init_params(), {})
+    prefix = str(tmp_path / "lm")
+    mod.save_checkpoint(prefix, 1)
+    mod.switch_bucket(4, [("data", (fx.BATCH, 4))], [("softmax_label", (fx.BATCH, 4))])
+    mod.save_checkpoint(prefix, 2)
+    for epoch in (1, 2):
+        loaded = mx.mod.BucketingModule.load(prefix, epoch, sym_gen=fx.lm_sym_gen(mx, False),
+                                             default_bucket_key=fx.DEFAULT_KEY)
+        loaded.bind(data_shapes=[("data", (fx.BATCH, fx.DEFAULT_KEY))],
+                    label_shapes=[("softmax_label", (fx.BATCH, fx.DEFAULT_KEY))])
+    with open(prefix + "-0002.params", "r+b") as f:
+        f.seek(-1, 2)
+        f.write(b"\x00")
+    with pytest.raises(mx.model.CheckpointMismatch, match=r"lm-0002\.params"):
+        mx.mod.BucketingModule.load(prefix, 2, sym_gen=fx.lm_sym_gen(mx, False),
+                                    default_bucket_key=fx.DEFAULT_KEY)
 
 
 def test_load_missing_checkpoint_names_the_file(tmp_path):

@@ -486,6 +486,22 @@ def test_backward_needs_for_training(data, init):
         mod.backward()
 
 
+@pytest.mark.parametrize("is_train", [True, False])
+def test_backward_without_gradients_is_a_no_op(data, init, is_train):
+    """Every parameter fixed and no inputs_need_grad: backward does nothing, as in MXNet."""
+    mod = bound(init, fixed_param_names=list(init))
+    mod.init_optimizer()
+    mod.forward(batch_of(data), is_train=is_train)
+    mod.backward()
+    mod.update()
+    assert mod.get_grads() == {}
+    for name, value in mod.get_params()[0].items():
+        np.testing.assert_array_equal(value.asnumpy(), init[name].asnumpy())
+    exe = mlp().simple_bind(mx.cpu(), data=(BATCH, 5), grad_req="null")
+    exe.forward(is_train=is_train)
+    exe.backward()
+
+
 def test_states_get_and_set():
     data, state = mx.sym.Variable("data"), mx.sym.Variable("state")
     mod = mx.mod.Module(data + state, label_names=None, state_names=["state"])

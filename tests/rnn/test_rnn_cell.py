@@ -190,6 +190,9 @@ def test_checkpoint_saves_unpacked_and_loads_packed(tmp_path):
     assert "g_parameters" not in raw and "g_l0_h2h_z_weight" in raw
     sym, loaded, aux = rnn.load_rnn_checkpoint([fused], prefix, 3)
     assert sym.list_arguments() == out.list_arguments() and aux == {}
+    with pytest.raises(mx.MXNetError, match=r"model-0003\.params' does not hold the unpacked "
+                                            r"weights of LSTMCell 'x_'"):
+        rnn.load_rnn_checkpoint(rnn.LSTMCell(3, prefix="x_"), prefix, 3)
     assert np.array_equal(loaded["g_parameters"].asnumpy(), args["g_parameters"].asnumpy())
 
     callback = rnn.do_rnn_checkpoint(fused, prefix, period=2)

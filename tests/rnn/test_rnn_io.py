@@ -1,6 +1,7 @@
 """encode_sentences and BucketSentenceIter against MXNet 1.9.1 (tests/golden/make_io.py)."""
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,44 @@ def test_encode_sentences_unknown_token_gets_one_id():
     coded, out = encode_sentences([["x", "a", "y"]], vocab={"\n": 0, "a": 1}, invalid_label=0,
                                   start_label=1, unknown_token="<unk>")
     assert coded == [[2, 1, 2]] and out == {"\n": 0, "a": 1, "<unk>": 2}
+
+
+@pytest.mark.parametrize("case", sorted(ENCODE_GOLDEN["unknown_token"]))
+def test_encode_sentences_unknown_token_against_mxnet(case):
+    """Known words get MXNet's ids; the unknown token gets the id MXNet gives it at its first
+    use where that id is free (all of it agrees then, when one unknown word occurs), else the
+    next free one, and keeps it for every unknown word (MXNet renumbers it at each)."""
+    want = ENCODE_GOLDEN["unknown_token"][case]
+    sents, vocab = want["sentences"], want["vocab"]
+    coded, out = encode_sentences(sents, vocab=dict(vocab), unknown_token="<unk>",
+                                  **want["kwargs"])
+    unknown = [(i, j) for i, s in enumerate(sents) for j, w in enumerate(s) if w not in vocab]
+    unk_id = out["<unk>"]
+    assert out == dict(vocab, **{"<unk>": unk_id})
+    for i, sent in enumerate(sents):
+        for j in range(len(sent)):
+            assert coded[i][j] == (unk_id if (i, j) in unknown else want["coded"][i][j])
+    first_use = want["coded"][unknown[0][0]][unknown[0][1]]
+    if "<unk>" in vocab:
+        assert unk_id == vocab["<unk>"]
+    elif first_use not in vocab.values():
+        assert unk_id == first_use
+        if len(unknown) == 1:
+            assert (coded, out) == (want["coded"], want["result_vocab"])
+    else:
+        assert unk_id not in vocab.values() and unk_id > first_use
+
+
+def test_bucket_sentence_iter_parts_serve_the_same_batches_per_bucket(capsys):
+    full = BucketSentenceIter(SENTS, 2, buckets=[4, 8, 10])
+    parts = [BucketSentenceIter(SENTS, 2, buckets=[4, 8, 10], num_parts=2, part_index=k)
+             for k in range(2)]
+    for b, whole in enumerate(full.data):
+        rows = [Counter(map(tuple, part.data[b].tolist())) for part in parts]
+        assert [sum(r.values()) for r in rows] == [len(whole) // 2] * 2
+        assert rows[0] + rows[1] <= Counter(map(tuple, whole.tolist()))
+    assert parts[0].buckets == parts[1].buckets == full.buckets
+    keys = [sorted(b.bucket_key for b in part) for part in parts]
+    assert keys[0] == keys[1] and len(keys[0]) == sum(len(d) // 2 // 2 for d in full.data)
+    with pytest.raises(ValueError, match="part_index must be in"):
+        BucketSentenceIter(SENTS, 2, num_parts=2, part_index=3)

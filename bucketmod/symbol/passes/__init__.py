@@ -14,8 +14,11 @@ import warnings
 from ...base import MXNetError
 from ..graph import infer_shapes
 from .cells import fuse_cells
+from .fc import fuse_fc_activation, fuse_fc_softmax_output
+from .sequences import fuse_sequences
 
-PASSES = [("cells", fuse_cells)]
+PASSES = [("cells", fuse_cells), ("sequences", fuse_sequences),
+          ("fc_activation", fuse_fc_activation), ("fc_softmax_output", fuse_fc_softmax_output)]
 
 
 class PassWarning(UserWarning):

@@ -73,8 +73,11 @@ def replace(g, heads, matches):
 
     Matches that overlap an earlier one, or whose removed nodes are read from outside, are
     skipped. The nodes of `g` are never mutated: unchanged operators are copied when their
-    inputs change, variables are shared.
+    inputs change, variables are shared. The new graph is built from the heads down, so a new
+    node may read entries that come after its first reader in `g`'s order; a match whose
+    inputs depend on its own outputs raises MXNetError.
     """
+    from ...base import MXNetError
     from ...ops import registry
     from ..graph import Node
     chosen, claimed = [], set()
@@ -86,27 +89,47 @@ def replace(g, heads, matches):
         chosen.append(m)
     if not chosen:
         return heads
-    produced_by, internal = {}, set()
+    produced_by = {}
     for m in chosen:
         for k, (node, idx) in enumerate(m.outputs):
             produced_by[(id(node), idx)] = (m, k)
-        internal.update(id(n) for n in m.internal)
-        internal.update(id(n) for n, _ in m.outputs)
-    copies, fused = {}, {}
 
-    def entry(e):
+    def source(e):
+        """(key, match or node, output index) of an old entry in the new graph."""
         node, idx = e
-        if (id(node), idx) in produced_by:
-            m, k = produced_by[(id(node), idx)]
-            if id(m) not in fused:
-                fused[id(m)] = Node.derived(registry.get(m.op), m.name, m.params,
-                                            [entry(x) for x in m.inputs])
-            return (fused[id(m)], k)
-        return (copies[id(node)], idx)
+        hit = produced_by.get((id(node), idx))
+        if hit is not None:
+            return ("m", id(hit[0])), hit[0], hit[1]
+        return ("n", id(node)), node, idx
 
-    for node in g.nodes:
-        if node.is_variable:
-            copies[id(node)] = node
-        elif id(node) not in internal:
-            copies[id(node)] = node.with_inputs([entry(e) for e in node.inputs])
-    return [entry(e) for e in heads]
+    built, visiting = {}, set()
+
+    def build(key, obj):
+        stack = [(key, obj)]
+        while stack:
+            key, obj = stack[-1]
+            if key in built:
+                stack.pop()
+                continue
+            ins = [source(e) for e in obj.inputs] if isinstance(obj, Match) or \
+                not obj.is_variable else []
+            pending = [(k, o) for k, o, _ in ins if k not in built]
+            if pending:
+                if key in visiting:
+                    raise MXNetError(f"graph rewrite: {obj.name} would read its own output")
+                visiting.add(key)
+                stack.extend(pending)
+                continue
+            stack.pop()
+            new_ins = [(built[k], i) for k, _, i in ins]
+            if isinstance(obj, Match):
+                built[key] = Node.derived(registry.get(obj.op), obj.name, obj.params, new_ins)
+            else:
+                built[key] = obj if obj.is_variable else obj.with_inputs(new_ins)
+        return built[key]
+
+    out = []
+    for e in heads:
+        key, obj, idx = source(e)
+        out.append((build(key, obj), idx))
+    return out

@@ -1,0 +1,95 @@
+"""The one LSTM of bucketmod (MXNet's gate order i, f, c, o): `lstm_sequence` runs a whole
+sequence, `lstm_cell` is its one-step case, and the operators `_fused_lstm_cell`,
+`_lstm_sequence` (put in the graph by the passes) and `RNN` (mode 'lstm') all call it.
+
+Triton (CUDA tensors under the default backend): the whole-sequence kernels of kernels/lstm.py
+(`LSTMSequenceFunction`). torch (CPU tensors, or `BUCKETMOD_BACKEND=torch`): ATen's LSTM
+(`torch._VF.lstm`: oneDNN's fused LSTM on the CPU, cuDNN on CUDA), which takes MXNet's separate
+i2h/h2h weights as they are, gates in the same order. Per-sample lengths on the torch path,
+and state clipping anywhere, run the reference loop `lstm_seq_ref` under autograd.
+"""
+import torch
+
+from ..kernels._recurrent import check_sequence
+from ._triton_path import allow_tf32, triton_ok
+from .recurrent import grads_for, register_cell, register_sequence, sequence_outputs, time_axis
+
+
+class LSTMSequenceFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, h0, c0, i2h_w, i2h_b, h2h_w, h2h_b, seq_lens, batch_first, tf32):
+        from bucketmod.kernels.lstm import lstm_seq_fwd
+        hs, cs, gates = lstm_seq_fwd(x, h0, c0, i2h_w, i2h_b, h2h_w, h2h_b, seq_lens,
+                                     batch_first, tf32)
+        ctx.save_for_backward(x, h0, c0, i2h_w, h2h_w, hs, cs, gates, seq_lens)
+        ctx.has_bias = (i2h_b is not None, h2h_b is not None)
+        ctx.batch_first, ctx.tf32 = batch_first, tf32
+        ctx.set_materialize_grads(False)
+        axis = time_axis(batch_first)
+        return hs, cs.select(axis, cs.shape[axis] - 1).to(x.dtype, copy=True)
+
+    @staticmethod
+    def backward(ctx, dhs, dc_last):
+        from bucketmod.kernels.lstm import lstm_seq_bwd
+        x, h0, c0, i2h_w, h2h_w, hs, cs, gates, seq_lens = ctx.saved_tensors
+        grads = lstm_seq_bwd(None if dhs is None else dhs.contiguous(), dc_last, x, h0, c0,
+                             i2h_w, h2h_w, hs, cs, gates, seq_lens, *ctx.has_bias,
+                             ctx.batch_first, ctx.tf32)
+        return grads_for(ctx, grads) + (None, None, None)
+
+
+def lstm_sequence(x, h0, c0, i2h_weight, i2h_bias, h2h_weight, h2h_bias, *, seq_lens=None,
+                  state_clip=None, batch_first=False):
+    """A whole LSTM sequence.
+
+    Args:
+        x: `[T, B, I]`, or `[B, T, I]` with `batch_first`. h0, c0: `[B, H]`.
+        i2h_weight: `[4H, I]`. h2h_weight: `[4H, H]`. i2h_bias, h2h_bias: `[4H]` or None.
+        seq_lens: `[B]` or None; steps at or past a sample's length keep its state and output
+            zeros. state_clip: `(lo, hi, clip_nan)` or None (MXNet's `lstm_state_clip_*`).
+    Returns:
+        `(out, h_T, c_T)`: out `[T, B, H]` in x's layout, h_T a view of the last step's state.
+
+    Example::
+
+        out, h, c = lstm_sequence(x, h0, c0, wi, bi, wh, bh)  # x: [T, B, I]
+    """
+    weights = (i2h_weight, i2h_bias, h2h_weight, h2h_bias)
+    check_sequence("lstm_sequence", x, h0, i2h_weight, h2h_weight, 4, batch_first)
+    if state_clip is None and triton_ok(x, h0, c0, *weights):
+        hs, c_last = LSTMSequenceFunction.apply(x, h0, c0, *weights, seq_lens, batch_first,
+                                                allow_tf32())
+        return (*sequence_outputs(hs, seq_lens, batch_first), c_last)
+    if state_clip is None and seq_lens is None:
+        out, _, c_n = torch._VF.lstm(x, (h0.to(x.dtype)[None], c0.to(x.dtype)[None]),
+                                     _aten_weights(*weights), i2h_bias is not None or
+                                     h2h_bias is not None, 1, 0.0, torch.is_grad_enabled(),
+                                     False, batch_first)
+        axis = time_axis(batch_first)
+        return out, out.select(axis, out.shape[axis] - 1), c_n[0]
+    from bucketmod.kernels.lstm import lstm_seq_ref
+    out, h, c = lstm_seq_ref(x, h0, c0, *weights, seq_lens, state_clip, batch_first)
+    return out.to(x.dtype), h.to(x.dtype), c.to(x.dtype)
+
+
+def _aten_weights(i2h_w, i2h_b, h2h_w, h2h_b):
+    """ATen's per-layer weight list: `[w_ih, w_hh]` plus `[b_ih, b_hh]` when there is a bias
+    (a missing one of the two becomes zeros)."""
+    if i2h_b is None and h2h_b is None:
+        return [i2h_w, h2h_w]
+    return [i2h_w, h2h_w, i2h_b if i2h_b is not None else torch.zeros_like(h2h_b),
+            h2h_b if h2h_b is not None else torch.zeros_like(i2h_b)]
+
+
+def lstm_cell(x, h, c, i2h_weight, i2h_bias, h2h_weight, h2h_bias):
+    """One LSTM step, `x: [B, I]`, `h, c: [B, H]` -> `(h_new, c_new)`: `lstm_sequence` over one
+    step."""
+    _, h_new, c_new = lstm_sequence(x[None], h, c, i2h_weight, i2h_bias, h2h_weight, h2h_bias)
+    return h_new, c_new
+
+
+register_cell("_fused_lstm_cell", 4, 2, lambda p, x, h, c, *w: lstm_cell(x, h, c, *w))
+register_sequence(
+    "_lstm_sequence", 4, 2,
+    lambda p, x, states, w, batch_first: lstm_sequence(x, *states, *w,
+                                                       batch_first=batch_first))

@@ -1,0 +1,127 @@
+"""A bound graph compiled to a flat program: integer slots and pre-bound steps.
+
+At bind every entry `(node, index)` of the graph gets a slot in a list, and every operator node
+becomes one step: a callable with its parameters parsed and specialised to the bound shapes,
+the slots it reads and the slots it writes. An operator that declares
+`extra["skips_unread_outputs"]` also gets `p["_read"]`, which of its outputs anything reads,
+and may return None for the others. Running the program is a loop over the steps with
+no dictionary, no graph walk and no parsing. A slot is cleared right after its last reader
+runs, so intermediate values live no longer than the operators (or autograd) need them.
+"""
+from functools import partial
+
+from . import backend
+from .base import MXNetError
+from .symbol import graph
+
+
+class Step:
+    """One operator node: `fn(args, aux, is_train) -> outputs` into slots `[start, stop)`."""
+
+    __slots__ = ("node", "fn", "args", "aux", "start", "stop", "dead")
+
+    def __init__(self, node, fn, args, aux, start, stop):
+        self.node, self.fn, self.args, self.aux = node, fn, args, aux
+        self.start, self.stop = start, stop
+        self.dead = ()
+
+
+class Program:
+    """The steps of a graph over slots, with the bound shapes of every entry.
+
+    Args:
+        heads: the graph's output entries.
+        known_shapes: {variable name: shape} of the bound arrays.
+        device: the torch device the executor is bound to; it decides, once, whether the
+            operators run their Triton kernels or their torch references.
+    """
+
+    def __init__(self, heads, known_shapes, device):
+        self.heads = heads
+        self.triton = backend.triton_on(device)
+        nodes = graph.topo_order(heads)
+        shapes = graph.infer_shapes(heads, known_shapes, partial=True)
+        read = {(id(c), i) for node in nodes for c, i in node.inputs}
+        read.update((id(n), i) for n, i in heads)
+        slot = {}
+        self.variables = []
+        self.steps = []
+        for node in nodes:
+            start = len(slot)
+            for i in range(node.num_outputs):
+                slot[(id(node), i)] = start + i
+            if node.is_variable:
+                self.variables.append((start, node.name))
+                continue
+            params = node.params
+            if node.op.bind_params is not None:
+                outs = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
+                params = node.op.bind_params(params, outs, device)
+            if node.op.extra.get("skips_unread_outputs"):
+                params = dict(params, _read=tuple((id(node), i) in read
+                                                  for i in range(node.num_outputs)))
+            inputs = [slot[(id(c), i)] for c, i in node.inputs]
+            n_args = len(node.arg_names)
+            self.steps.append(Step(node, partial(node.op.forward, params), tuple(inputs[:n_args]),
+                                   tuple(inputs[n_args:]), start, len(slot)))
+        self.num_slots = len(slot)
+        self.head_slots = [slot[(id(n), i)] for n, i in heads]
+        self.shapes = [shapes.get((id(n), i)) for n, i in heads]
+        self._mark_dead()
+        self._checked = False
+
+    def _mark_dead(self):
+        """Each step clears the slots it read for the last time (never heads or variables)."""
+        last = {}
+        for k, step in enumerate(self.steps):
+            for s in step.args + step.aux:
+                last[s] = k
+        keep = set(self.head_slots) | {s for s, _ in self.variables}
+        dead = [[] for _ in self.steps]
+        for s, k in last.items():
+            if s not in keep:
+                dead[k].append(s)
+        for step, slots in zip(self.steps, dead):
+            step.dead = tuple(slots)
+
+    @property
+    def nodes(self):
+        """The operator nodes in execution order."""
+        return [step.node for step in self.steps]
+
+    def slots(self, variable_values):
+        """A fresh slot list with the variables filled from {name: tensor}."""
+        values = [None] * self.num_slots
+        for s, name in self.variables:
+            values[s] = variable_values[name]
+        return values
+
+    def run(self, values, is_train, observe=None):
+        """Run every step over `values` (from `slots`); returns the head values.
+
+        `observe(step, inputs, outputs)`, when given, sees every operator's tensors (the
+        executor's monitor). The first run also checks that each operator returns as many
+        outputs as it declares.
+        """
+        previous = backend.bind(self.triton)
+        try:
+            return self._run(values, is_train, observe)
+        finally:
+            backend.bind(previous)
+
+    def _run(self, values, is_train, observe):
+        check = not self._checked
+        for step in self.steps:
+            args = [values[s] for s in step.args]
+            aux = [values[s] for s in step.aux]
+            outs = step.fn(args, aux, is_train)
+            if check and len(outs) != step.stop - step.start:
+                raise MXNetError(f"operator {step.node.name} ({step.node.op.name}) returned "
+                                 f"{len(outs)} outputs, it declares {step.stop - step.start}")
+            values[step.start:step.stop] = outs
+            if observe is not None:
+                observe(step, args + aux, outs)
+            for s in step.dead:
+                values[s] = None
+        self._checked = True
+        return [values[s] for s in self.head_slots]

@@ -1,0 +1,5 @@
+"""`mx.sym.linalg`: MXNet's `_linalg_*` operators under their short names."""
+from ..ops.registry import lazy_namespace
+from .symbol import make_op_function
+
+__getattr__, __dir__ = lazy_namespace("linalg", globals(), make_op_function)

@@ -1,0 +1,8 @@
+"""bucketmod/ops/shape.py against MXNet 1.9.1 (operator_cases.py::shape_cases)."""
+import pytest
+from golden_ops import cases_of, check_case
+
+
+@pytest.mark.parametrize("case", cases_of("shape"))
+def test_shape_operator_matches_mxnet(case):
+    check_case(case)
