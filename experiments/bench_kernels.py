@@ -2,10 +2,13 @@
 
     python experiments/bench_kernels.py [--ops fc,softmax] [--import my_ops.py] [--out DIR]
     python experiments/bench_kernels.py --list
+    python experiments/bench_kernels.py --import experiments/custom_triton_op.py --ops rms_norm
+    python experiments/bench_kernels.py --ops lstm --dtypes fp32 --match T=60,B=32,H=200
 
 Baselines: F.linear + activation (eager and torch.compile), torch.softmax/log_softmax,
-F.cross_entropy on materialised logits, F.embedding, nn.LSTMCell/GRUCell and, for whole
-sequences, nn.LSTM (cuDNN on a GPU). On CUDA every provider is timed with Triton's do_bench
+F.cross_entropy on materialised logits, F.linear + softmax for the FC+SoftmaxOutput output
+layer, F.embedding, nn.LSTMCell/GRUCell and, for whole sequences, nn.LSTM/GRU/RNN (cuDNN on a
+GPU). On CUDA every provider is timed with Triton's do_bench
 (median, 20/80% quantiles) after the op's tests pass (a red gate refuses the op's numbers);
 each row gives time, TFLOP/s or GB/s and the fraction of the device's peak
 (bucketmod.kernels.bench.PEAKS). Without CUDA the same harness runs at tiny sizes, the
@@ -308,6 +311,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per row (CPU only)")
     parser.add_argument("--compile-backend", default="inductor",
                         help="torch.compile backend of the torch.compile providers")
+    parser.add_argument("--match", help="only shapes with these sizes, e.g. T=60,B=32,H=200")
+    parser.add_argument("--tag", help="output file stem (default kernels-<device>)")
     parser.add_argument("--list", action="store_true", help="print the registry and exit")
     args = parser.parse_args(argv)
     register_builtin()
@@ -326,7 +331,12 @@ def main(argv=None):
     COMPILE_BACKEND["name"] = args.compile_backend
     cuda = torch.cuda.is_available()
     env = bench.environment(ROOT)
-    tag = "kernels-" + env["device"].split(" (")[0].replace(" ", "_")
+    tag = args.tag or "kernels-" + env["device"].split(" (")[0].replace(" ", "_")
+    try:
+        where = dict((k, int(v)) for k, v in (item.split("=") for item in
+                                               args.match.split(","))) if args.match else None
+    except ValueError:
+        parser.error(f"--match: expected NAME=INT,..., got {args.match!r}")
     results, refused = [], []
     for name in names:
         op = ops[name]
@@ -336,7 +346,8 @@ def main(argv=None):
         results += bench.bench(op, quick=args.quick or not cuda, device="cuda" if cuda else "cpu",
                                providers=args.providers.split(",") if args.providers else None,
                                dtypes=dtypes, modes=tuple(args.modes.split(",")), env=env,
-                               time_fn=None if cuda else bench.timer(False, args.repeats))
+                               time_fn=None if cuda else bench.timer(False, args.repeats),
+                               where=where)
         # Rewritten after every op: a run cut short by a time limit keeps what it measured,
         # and the results are on disk before anything optional (the plots) is tried.
         json_path, csv_path = bench.write(results, env, args.out, tag, refused)

@@ -183,14 +183,17 @@ def _dot_kind(dtype):
 
 
 def bench(op, *, quick, device, providers=None, dtypes=None, modes=("fwd", "fwdbwd"),
-          env=None, time_fn=None):
-    """Time every provider of `op` at its shapes; one dict per (shape, dtype, provider, mode)."""
+          env=None, time_fn=None, where=None):
+    """Time every provider of `op` at its shapes (those whose sizes include `where`'s items);
+    one dict per (shape, dtype, provider, mode)."""
     env = env or {}
     cuda = device == "cuda"
     time_fn = time_fn or timer(cuda)
     _, peaks = peak(env.get("device", ""))
     rows = []
     for shape in op.quick_shapes if quick else op.shapes:
+        if where and any(shape.get(k) != v for k, v in where.items()):
+            continue
         for dtype in dtypes or (op.dtypes[:1] if quick else op.dtypes):
             for provider, fn in op.providers.items():
                 if providers and provider not in providers:
