@@ -211,19 +211,30 @@ def register_builtin():
         return {"x": randn((s["M"], s["K"]), dtype, device),
                 "w": randn((s["V"], s["K"]), dtype, device, s["K"] ** -0.5),
                 "b": randn((s["V"],), dtype, device), "label": _label(s, device)}
-    bench.register(bench.BenchOp(
-        name="linear_cross_entropy", family="gemm",
+    # The output layer (FC over the vocabulary, then the loss), in both of bucketmod's forms.
+    output_layer = dict(
         shapes=[{**s, "K": 200} for s in vocab_rows] + [{"M": 4096, "V": 50000, "K": 1024}],
         quick_shapes=[{"M": 12, "V": 40, "K": 16}], make=lce,
+        cost=lambda s, d, m: _gemm_cost(s["M"], s["V"], s["K"], d, m),
+        label=lambda s: f"{s['M']}x{s['K']}->{s['V']}")
+    bench.register(bench.BenchOp(
+        name="linear_cross_entropy", family="gemm", **output_layer,
         providers={"bucketmod": triton(lambda i: linear_cross_entropy.linear_cross_entropy(
                        i["x"], i["w"], i["b"], i["label"])),
                    "torch (F.linear + F.cross_entropy)": lambda i: _linear_ce(
                        i["x"], i["w"], i["b"], i["label"]),
                    "torch.compile": lambda i: compiled(_linear_ce)(i["x"], i["w"], i["b"],
                                                                   i["label"])},
-        cost=lambda s, d, m: _gemm_cost(s["M"], s["V"], s["K"], d, m),
-        test_file="tests/kernels/test_softmax_output.py",
-        label=lambda s: f"{s['M']}x{s['K']}->{s['V']}"))
+        test_file="tests/kernels/test_softmax_output.py"))
+    bench.register(bench.BenchOp(
+        name="fc_softmax_output", family="softmax", **output_layer,
+        providers={"bucketmod": triton(lambda i: fc_softmax_output.fc_softmax_output(
+                       i["x"], i["w"], i["b"], i["label"])),
+                   "torch (F.linear + softmax)": lambda i: _linear_softmax(i["x"], i["w"],
+                                                                           i["b"]),
+                   "torch (F.linear + F.cross_entropy)": lambda i: _linear_ce(
+                       i["x"], i["w"], i["b"], i["label"])},
+        test_file="tests/kernels/test_fc_softmax_output.py"))
 
     def emb(s, dtype, device):
         return {"idx": torch.randint(0, s["V"], (s["M"],), device=device).float(),
@@ -244,20 +255,6 @@ def register_builtin():
                    "torch": lambda i: torch.tanh(i["x"])},
         cost=row_cost(2), test_file="tests/kernels/test_activation.py",
         label=lambda s: f"tanh {s['M']}x{s['N']}"))
-
-    bench.register(bench.BenchOp(
-        name="fc_softmax_output", family="softmax",
-        shapes=[{**s, "K": 200} for s in vocab_rows] + [{"M": 4096, "V": 50000, "K": 1024}],
-        quick_shapes=[{"M": 12, "V": 40, "K": 16}], make=lce,
-        providers={"bucketmod": triton(lambda i: fc_softmax_output.fc_softmax_output(
-                       i["x"], i["w"], i["b"], i["label"])),
-                   "torch (F.linear + softmax)": lambda i: _linear_softmax(i["x"], i["w"],
-                                                                           i["b"]),
-                   "torch (F.linear + F.cross_entropy)": lambda i: _linear_ce(
-                       i["x"], i["w"], i["b"], i["label"])},
-        cost=lambda s, d, m: _gemm_cost(s["M"], s["V"], s["K"], d, m),
-        test_file="tests/kernels/test_fc_softmax_output.py",
-        label=lambda s: f"{s['M']}x{s['K']}->{s['V']}"))
 
     # One step: the whole-sequence kernel over T = 1 against torch's cells.
     cells = [{"B": 32, "H": h} for h in (200, 650, 1024)]
