@@ -19,12 +19,6 @@ NOT_BUILT = {
     "contrib.dgl_subgraph": "sparse storage only (CSR graphs)",
     "contrib.edge_id": "sparse storage only (CSR graphs)",
     "contrib.getnnz": "sparse storage only (counts a CSR array's stored values)",
-    "contrib.cond": "symbolic control flow needs subgraph operators in the executor; "
-                    "mx.nd.contrib.cond is built",
-    "contrib.foreach": "symbolic control flow needs subgraph operators in the executor; "
-                       "mx.nd.contrib.foreach is built",
-    "contrib.while_loop": "symbolic control flow needs subgraph operators in the executor; "
-                          "mx.nd.contrib.while_loop is built",
     "contrib.quantized_rnn": "int8 RNN: needs the RNN operator, which is being rewritten",
     "contrib.quantize_asym": "MXNet 1.9.1's CPU build crashes on it, so there is no reference "
                              "behaviour to match",

@@ -98,8 +98,9 @@ def test_every_mxnet_name_is_built_or_listed_with_a_reason():
 # definitions in this file and in test_ops_vision.py instead of a golden.
 NO_CPU_GOLDEN = {"contrib.fft", "contrib.ifft", "contrib.count_sketch",
                  "contrib.group_adagrad_update", "contrib.ModulatedDeformableConvolution"}
-# Operators whose MXNet goldens come from their own script (tests/golden/make_operator.py).
-GOLDEN_ELSEWHERE = {"Custom"}
+# Operators whose MXNet goldens come from their own script (tests/golden/make_operator.py,
+# tests/golden/make_control_flow.py).
+GOLDEN_ELSEWHERE = {"Custom", "contrib.foreach", "contrib.while_loop", "contrib.cond"}
 
 
 def test_every_built_operator_has_a_golden_case():
