@@ -7,11 +7,6 @@ NOT_BUILT = {
     "BatchNorm_v1": "deprecated (*_v1)",
     "Convolution_v1": "deprecated (*_v1)",
     "Pooling_v1": "deprecated (*_v1)",
-    "contrib.backward_gradientmultiplier": "the backward pass of gradientmultiplier, which "
-                                            "autograd derives",
-    "contrib.backward_hawkesll": "the backward pass of hawkesll, which autograd derives",
-    "contrib.backward_index_copy": "the backward pass of index_copy, which autograd derives",
-    "contrib.backward_quadratic": "the backward pass of quadratic, which autograd derives",
     "contrib.dgl_adjacency": "sparse storage only (CSR graphs)",
     "contrib.dgl_csr_neighbor_non_uniform_sample": "sparse storage only (CSR graphs)",
     "contrib.dgl_csr_neighbor_uniform_sample": "sparse storage only (CSR graphs)",
@@ -82,5 +77,4 @@ _NOT_BUILT_FAMILY = {
     "contrib.quantized_rnn": "quantization", "contrib.quantize_asym": "quantization",
     **{k: "sparse graph" for k in NOT_BUILT if "dgl" in k or k in ("contrib.edge_id",
                                                                    "contrib.getnnz")},
-    **{k: "backward" for k in NOT_BUILT if k.startswith("contrib.backward_")},
 }
