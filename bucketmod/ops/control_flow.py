@@ -92,6 +92,16 @@ def _outputs(p):
     return ["output"] if n == 1 else [f"output{i}" for i in range(n)]
 
 
+def _register(name, n_graphs, params, **kwargs):
+    """A control-flow operator: its inputs `data0`... after its `n_graphs` graphs, which MXNet
+    counts in `num_args`."""
+    register(OpDef(
+        name=name, params=params,
+        arguments=lambda p: [f"data{i}" for i in range(p["num_args"] - n_graphs)],
+        outputs=_outputs, bind_params=_bind, variadic="data", key_var_num_args="num_args",
+        **kwargs))
+
+
 def _as_bool(value, what):
     if value.numel() != 1:
         raise MXNetError(f"{what}: the condition must be one value, got shape "
@@ -211,17 +221,13 @@ def _foreach_check(p, sizes):
     return None
 
 
-register(OpDef(
-    name="_foreach",
-    params={"num_args": Param("int", lower=1), "num_outputs": Param("int"),
-            "num_out_data": Param("int"), "in_state_locs": Param("shape"),
-            "in_data_locs": Param("shape"), "remain_locs": Param("shape")},
-    arguments=lambda p: [f"data{i}" for i in range(p["num_args"] - 1)],
-    outputs=_outputs,
+_register(
+    "_foreach", 1,
+    {"num_args": Param("int", lower=1), "num_outputs": Param("int"),
+     "num_out_data": Param("int"), "in_state_locs": Param("shape"),
+     "in_data_locs": Param("shape"), "remain_locs": Param("shape")},
     infer_shape=_foreach_shape, infer_type=_foreach_type, forward=_foreach_forward,
-    bind_params=_bind, variadic="data", key_var_num_args="num_args",
-    extra={"subgraphs": 1, "check_subgraphs": _foreach_check},
-))
+    extra={"subgraphs": 1, "check_subgraphs": _foreach_check})
 
 
 # -- _while_loop -----------------------------------------------------------------------------
@@ -312,18 +318,14 @@ def _while_check(p, sizes):
             or _in_range("func_var_locs", p["func_var_locs"], f_in))
 
 
-register(OpDef(
-    name="_while_loop",
-    params={"num_args": Param("int", lower=2), "num_outputs": Param("int", lower=1),
-            "num_out_data": Param("int", lower=0), "max_iterations": Param("int", lower=1),
-            "cond_input_locs": Param("shape"), "func_input_locs": Param("shape"),
-            "func_var_locs": Param("shape")},
-    arguments=lambda p: [f"data{i}" for i in range(p["num_args"] - 2)],
-    outputs=_outputs,
+_register(
+    "_while_loop", 2,
+    {"num_args": Param("int", lower=2), "num_outputs": Param("int", lower=1),
+     "num_out_data": Param("int", lower=0), "max_iterations": Param("int", lower=1),
+     "cond_input_locs": Param("shape"), "func_input_locs": Param("shape"),
+     "func_var_locs": Param("shape")},
     infer_shape=_while_shape, infer_type=_while_type, forward=_while_forward,
-    bind_params=_bind, variadic="data", key_var_num_args="num_args",
-    extra={"subgraphs": 2, "check_subgraphs": _while_check},
-))
+    extra={"subgraphs": 2, "check_subgraphs": _while_check})
 
 
 # -- _cond -----------------------------------------------------------------------------------
@@ -378,14 +380,10 @@ def _cond_check(p, sizes):
     return None
 
 
-register(OpDef(
-    name="_cond",
-    params={"num_args": Param("int", lower=3), "num_outputs": Param("int", lower=1),
-            "cond_input_locs": Param("shape"), "then_input_locs": Param("shape"),
-            "else_input_locs": Param("shape")},
-    arguments=lambda p: [f"data{i}" for i in range(p["num_args"] - 3)],
-    outputs=_outputs,
+_register(
+    "_cond", 3,
+    {"num_args": Param("int", lower=3), "num_outputs": Param("int", lower=1),
+     "cond_input_locs": Param("shape"), "then_input_locs": Param("shape"),
+     "else_input_locs": Param("shape")},
     infer_shape=_cond_shape, infer_type=_cond_type, forward=_cond_forward,
-    bind_params=_bind, variadic="data", key_var_num_args="num_args",
-    extra={"subgraphs": 3, "check_subgraphs": _cond_check},
-))
+    extra={"subgraphs": 3, "check_subgraphs": _cond_check})

@@ -182,22 +182,24 @@ def _branch(graph_vars, func, name):
     return _Subgraph(heads, name), len(outputs), out_fmt
 
 
-def _while_union(subgraphs, loop_vars):
-    """MXNet's `_union_inputs` for while_loop: the node's inputs and, per subgraph, where its
-    inputs are among them; the loop variables are shared, anything else is added anew."""
-    by_name = {_unique_name(s): s for s in loop_vars}
-    var_pos = {_unique_name(s): i for i, s in enumerate(loop_vars)}
+def _union_inputs(subgraphs, loop_vars=()):
+    """MXNet's `_union_inputs`: the node's inputs and, per subgraph, where its inputs are among
+    them and where each loop variable is among its inputs. while_loop shares the loop variables
+    (by their names in the subgraphs); cond shares an input whose name (the node's name)
+    matches an input taken before, as MXNet matches them; anything else is added anew."""
+    var_names = [_unique_name(s) for s in loop_vars]
     inputs, where, locs = [], {}, []
     for sub in subgraphs:
+        shared = dict(zip(var_names, loop_vars)) if loop_vars else {s.name: s for s in inputs}
         input_locs, var_locs = [], [-1] * len(loop_vars)
         for k, in_name in enumerate(sub.input_names):
-            sym = by_name[in_name] if in_name in by_name else sub.outer(k)
+            sym = shared[in_name] if in_name in shared else sub.outer(k)
             if id(sym) not in where:
                 where[id(sym)] = len(inputs)
                 inputs.append(sym)
             input_locs.append(where[id(sym)])
-            if in_name in var_pos:
-                var_locs[var_pos[in_name]] = len(input_locs) - 1
+            if in_name in var_names:
+                var_locs[var_names.index(in_name)] = len(input_locs) - 1
         locs.append((input_locs, var_locs))
     return inputs, locs
 
@@ -238,8 +240,8 @@ def while_loop(cond, func, loop_vars, max_iterations=None, name="while_loop"):
 
     cond_g, _, _ = _branch(loop_vars, cond_graph, name + "_cond")
     func_g, n_out, out_fmt = _branch(loop_vars, func_graph, name + "_func")
-    inputs, ((cond_locs, _), (func_locs, func_var_locs)) = _while_union([cond_g, func_g],
-                                                                        flat_vars)
+    inputs, ((cond_locs, _), (func_locs, func_var_locs)) = _union_inputs([cond_g, func_g],
+                                                                         flat_vars)
     for i, loc in enumerate(func_var_locs, 1):
         if loc == -1:
             raise ValueError(f"The {i}-th loop_var doesn't involve into the computation")
@@ -252,23 +254,6 @@ def while_loop(cond, func, loop_vars, max_iterations=None, name="while_loop"):
     outputs, _ = _regroup([ret[i] for i in range(n_out)], out_fmt)
     final, _ = _regroup([ret[i] for i in range(n_out, num_outputs)], var_fmt)
     return outputs, final
-
-
-def _cond_union(subgraphs):
-    """MXNet's `_union_inputs` for cond: an input is shared across the graphs when its name
-    (the node's name) matches an input taken before, as MXNet matches them."""
-    inputs, where, locs = [], {}, []
-    for sub in subgraphs:
-        by_name = {s.name: s for s in inputs}
-        input_locs = []
-        for k, in_name in enumerate(sub.input_names):
-            sym = by_name[in_name] if in_name in by_name else sub.outer(k)
-            if id(sym) not in where:
-                where[id(sym)] = len(inputs)
-                inputs.append(sym)
-            input_locs.append(where[id(sym)])
-        locs.append(input_locs)
-    return inputs, locs
 
 
 def cond(pred, then_func, else_func, name="cond"):
@@ -287,7 +272,8 @@ def cond(pred, then_func, else_func, name="cond"):
     else_g, n_else, _ = _branch([], outputs_of(else_func), name + "_else")
     if n_then != n_else:
         raise ValueError("Number of outputs differs between then-branch and else-branch")
-    inputs, (cond_locs, then_locs, else_locs) = _cond_union([pred_g, then_g, else_g])
+    inputs, locs = _union_inputs([pred_g, then_g, else_g])
+    (cond_locs, _), (then_locs, _), (else_locs, _) = locs
     ret = _invoke("_cond", "_cond", inputs, {
         "num_args": len(inputs) + 3, "num_outputs": n_then, "cond_input_locs": cond_locs,
         "then_input_locs": then_locs, "else_input_locs": else_locs},

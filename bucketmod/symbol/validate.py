@@ -4,8 +4,12 @@
 every input and head entry points at an existing output of an earlier node (so the graph is
 acyclic), `arg_nodes` name variables, every operator exists, its parameters parse and lie in
 their ranges (`OpDef.params`), and it is given exactly the inputs its definition declares
-(`OpDef.arguments` + `OpDef.aux`). Anything else raises `SymbolFormatError`, an `MXNetError`
-naming the source, the node (index, name, operator) or entry, what was expected and what came.
+(`OpDef.arguments` + `OpDef.aux`). A control-flow node (`_foreach`, `_while_loop`, `_cond`)
+carries as many `subgraphs` as its operator runs (`OpDef.extra['subgraphs']`), each checked by
+these same rules, their inputs and outputs agreeing with the node's parameters
+(`OpDef.extra['check_subgraphs']`); any other node has none. Anything else raises
+`SymbolFormatError`, an `MXNetError` naming the source, the node (index, name, operator; a
+subgraph's node after its control-flow node) or entry, what was expected and what came.
 
 Work and memory stay proportional to the document: the number of nodes and entries is what the
 text holds, and a parameter that sets how many inputs or outputs a node declares (`num_args`,
