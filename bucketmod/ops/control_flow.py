@@ -76,14 +76,23 @@ class _Runner:
         return prog.run(prog.slots(dict(zip(self.names, tensors))), is_train)
 
 
+def _graphs(p):
+    graphs = p.get("subgraphs")
+    if not graphs:
+        raise MXNetError("a control-flow operator runs subgraphs, and this node has none: make "
+                         "it with mx.sym.contrib.foreach, while_loop or cond, or load it from "
+                         "JSON with its 'subgraphs'")
+    return graphs
+
+
 def _runners(p):
     """The node's runners, made once per bound node (`bind_params`), else per call."""
     bound = p.get("runners")
-    return bound if bound is not None else [_Runner(h) for h in p["subgraphs"]]
+    return bound if bound is not None else [_Runner(h) for h in _graphs(p)]
 
 
 def _bind(p, out_shapes, device):
-    return dict(p, runners=[_Runner(h) for h in p["subgraphs"]])
+    return dict(p, runners=[_Runner(h) for h in _graphs(p)])
 
 
 def _outputs(p):
@@ -134,7 +143,7 @@ def _foreach_shape(p, s):
         sub[loc] = s[n_data + j]
     for j, loc in enumerate(p["remain_locs"]):
         sub[loc] = s[n_data + n_state + j]
-    ins, outs = _infer_sub(p["subgraphs"][0], sub)
+    ins, outs = _infer_sub(_graphs(p)[0], sub)
     length = s[0][0] if s[0] is not None else 0
     new_in = list(s)
     for j, loc in enumerate(p["in_data_locs"]):
@@ -160,7 +169,7 @@ def _remap_types(p, types, sizes):
     for locs, start in zip(groups, starts):
         for j, loc in enumerate(locs):
             sub[loc] = types[start + j]
-    ins, outs = _infer_sub_types(p["subgraphs"][0], sub)
+    ins, outs = _infer_sub_types(_graphs(p)[0], sub)
     new_in = list(types)
     for locs, start in zip(groups, starts):
         for j, loc in enumerate(locs):
@@ -232,7 +241,7 @@ _register(
 
 # -- _while_loop -----------------------------------------------------------------------------
 def _while_shape(p, s):
-    cond_heads, func_heads = p["subgraphs"]
+    cond_heads, func_heads = _graphs(p)
     n_out = p["num_out_data"]
     func_locs, var_locs = p["func_input_locs"], p["func_var_locs"]
     new_in = list(s)
@@ -251,7 +260,7 @@ def _while_shape(p, s):
 
 
 def _while_type(p, types):
-    cond_heads, func_heads = p["subgraphs"]
+    cond_heads, func_heads = _graphs(p)
     new_in = list(types)
     for heads, locs in ((cond_heads, p["cond_input_locs"]), (func_heads, p["func_input_locs"])):
         ins, _ = _infer_sub_types(heads, [new_in[x] for x in locs])
@@ -335,7 +344,7 @@ _BRANCH_LOCS = ("cond_input_locs", "then_input_locs", "else_input_locs")
 def _cond_shape(p, s):
     new_in = list(s)
     outs = [None] * p["num_outputs"]
-    for heads, key in zip(p["subgraphs"], _BRANCH_LOCS):
+    for heads, key in zip(_graphs(p), _BRANCH_LOCS):
         locs = p[key]
         ins, sub_outs = _infer_sub(heads, [new_in[x] for x in locs])
         for k, loc in enumerate(locs):
@@ -349,7 +358,7 @@ def _cond_shape(p, s):
 def _cond_type(p, types):
     new_in = list(types)
     outs = [None] * p["num_outputs"]
-    for heads, key in zip(p["subgraphs"], _BRANCH_LOCS):
+    for heads, key in zip(_graphs(p), _BRANCH_LOCS):
         ins, sub_outs = _infer_sub_types(heads, [new_in[x] for x in p[key]])
         for k, loc in enumerate(p[key]):
             new_in[loc] = new_in[loc] or ins[k]

@@ -233,3 +233,11 @@ def test_foreach_rnn_trains_in_a_module_like_the_unrolled_rnn():
     for name, value in mods[0].get_params()[0].items():
         np.testing.assert_allclose(value.asnumpy(), mods[1].get_params()[0][name].asnumpy(),
                                    rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_a_control_flow_node_without_its_subgraph_says_so():
+    node = mx.sym._internal._foreach(mx.sym.var("x"), num_args=2, num_outputs=1,
+                                     num_out_data=1, in_state_locs=[], in_data_locs=[0],
+                                     remain_locs=[])
+    with pytest.raises(mx.base.MXNetError, match="runs subgraphs"):
+        node.infer_shape(x=(3, 2))
