@@ -209,7 +209,7 @@ def _rnn_module(unrolled):
     return mod
 
 
-def test_foreach_rnn_trains_in_a_module_like_the_unrolled_rnn():
+def test_foreach_rnn_trains_in_a_module_like_the_unrolled_rnn(tmp_path):
     rng = np.random.RandomState(3)
     x = rng.uniform(-1, 1, (STEPS, BATCH, FEAT)).astype(np.float32)
     y = (x.sum(axis=(0, 2)) > 0).astype(np.float32)
@@ -233,6 +233,15 @@ def test_foreach_rnn_trains_in_a_module_like_the_unrolled_rnn():
     for name, value in mods[0].get_params()[0].items():
         np.testing.assert_allclose(value.asnumpy(), mods[1].get_params()[0][name].asnumpy(),
                                    rtol=1e-5, atol=1e-6, err_msg=name)
+    prefix = str(tmp_path / "rnn")
+    mods[0].save_checkpoint(prefix, 1)
+    loaded = mx.mod.Module.load(prefix, 1, data_names=["data"], label_names=["softmax_label"])
+    loaded.bind(data_shapes=[mx.io.DataDesc("data", (STEPS, BATCH, FEAT), layout="TNC")],
+                label_shapes=[("softmax_label", (BATCH,))], for_training=False)
+    for mod in (loaded, mods[0]):
+        mod.forward(batch, is_train=False)
+    np.testing.assert_allclose(loaded.get_outputs()[0].asnumpy(),
+                               mods[0].get_outputs()[0].asnumpy(), rtol=1e-6)
 
 
 def test_a_control_flow_node_without_its_subgraph_says_so():
