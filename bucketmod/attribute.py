@@ -1,9 +1,12 @@
 """AttrScope: attributes (`__ctx_group__`, `__lr_mult__`, ...) given to every symbol made inside."""
 import threading
+from collections import defaultdict
 
 
 class AttrScope:
     _current = threading.local()
+    # How many subgraphs of each name control flow made (`foreach0`, `foreach1`), as MXNet.
+    _subgraph_names = defaultdict(int)
 
     def __init__(self, **kwargs):
         self._old_scope = None

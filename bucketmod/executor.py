@@ -223,6 +223,7 @@ class Executor:
                                  f"received: {tuple(src.shape)}")
             with torch.no_grad():
                 target.tensor.copy_(src)
+        self.release_outputs()  # the last outputs need not live through this forward
         train = is_train and bool(self._leaves)
         program, observe = self._program, None
         if self._monitor is not None:

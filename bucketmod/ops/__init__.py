@@ -4,9 +4,12 @@ Each family module registers its operators, one table entry each: math (elementw
 shape, index, nn, loss, linalg, random, optimizer, vision (detection and spatial sampling),
 quantization and image; lstm, gru and vanilla_rnn hold the recurrent cells' step, sequence and
 (through rnn_ops) RNN operators, custom the `Custom` operator of mx.operator, fused_fc_ops the
-operators the graph passes fuse layers into.
+operators the graph passes fuse layers into, backward MXNet's exposed `_contrib_backward_*`
+operators, control_flow the subgraph operators `_foreach`, `_while_loop` and `_cond`.
 """
 from . import (  # noqa: F401  (registers the operators)
+    backward,
+    control_flow,
     custom,
     fused_fc_ops,
     gru,

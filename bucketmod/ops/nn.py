@@ -621,7 +621,7 @@ register(OpDef(
     params={"scale": Param("int"), "num_filter": Param("int", 0),
             "sample_type": Param("str", choices=("bilinear", "nearest")),
             "multi_input_mode": Param("str", "concat", ("concat", "sum")),
-            "num_args": Param("int", lower=1), "workspace": Param("int", 512)},
+            "num_args": Param("int"), "workspace": Param("int", 512)},
     arguments=_upsampling_arguments, infer_shape=_upsampling_infer,
     forward=_upsampling_forward,
 ))

@@ -1,8 +1,10 @@
 """`mx.sym.contrib`: MXNet's `_contrib_*` operators under their short names, and its python
-functions (the adamw update wrappers and rand_zipfian)."""
+functions (the adamw update wrappers, rand_zipfian, and the control flow foreach, while_loop
+and cond)."""
 import math
 
 from ..ops.registry import lazy_namespace
+from .control_flow import cond, foreach, while_loop  # noqa: F401  (MXNet's contrib API)
 from .symbol import Symbol, _invoke, make_op_function
 
 __getattr__, __dir__ = lazy_namespace("contrib", globals(), make_op_function)

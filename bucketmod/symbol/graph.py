@@ -21,14 +21,22 @@ DTYPE_TO_CODE = {np.dtype(v): k for k, v in DTYPE_CODES.items()}
 class Node:
     __slots__ = ("op", "name", "attrs", "raw_params", "params", "inputs", "_names_cache")
 
-    def __init__(self, op, name, attrs=None, raw_params=None, inputs=()):
+    def __init__(self, op, name, attrs=None, raw_params=None, inputs=(), subgraphs=()):
         self.op = op
         self.name = name
         self.attrs = dict(attrs or {})
         self.raw_params = {k: param_to_string(v) for k, v in (raw_params or {}).items()}
         self.params = op.parse(self.raw_params) if op is not None else {}
+        if subgraphs:
+            self.params = dict(self.params, subgraphs=tuple(subgraphs))
         self.inputs = list(inputs)
         self._names_cache = None
+
+    @property
+    def subgraphs(self):
+        """The graphs a control-flow operator runs (`_foreach`'s body...): each a list of head
+        entries; kept in `params` so that every operator function sees them."""
+        return () if self.op is None else self.params.get("subgraphs", ())
 
     @classmethod
     def derived(cls, op, name, params, inputs):

@@ -203,23 +203,8 @@ class Symbol:
 
     # -- serialisation ----------------------------------------------------------------------
     def tojson(self):
-        nodes = graph.topo_order(self._outputs)
-        index = {id(n): i for i, n in enumerate(nodes)}
-        out_nodes, row_ptr = [], [0]
-        for node in nodes:
-            entry = {"op": node.op.name if node.op else "null", "name": node.name}
-            attrs = dict(node.raw_params)
-            attrs.update(node.attrs)
-            if attrs:
-                entry["attrs"] = {k: attrs[k] for k in sorted(attrs)}
-            entry["inputs"] = [[index[id(c)], i, 0] for c, i in node.inputs]
-            out_nodes.append(entry)
-            row_ptr.append(row_ptr[-1] + node.num_all_outputs)
-        doc = {"nodes": out_nodes,
-               "arg_nodes": [i for i, n in enumerate(nodes) if n.is_variable],
-               "node_row_ptr": row_ptr,
-               "heads": [[index[id(n)], i, 0] for n, i in self._outputs],
-               "attrs": {"mxnet_version": ["int", 10901]}}
+        doc = _graph_document(self._outputs)
+        doc["attrs"] = {"mxnet_version": ["int", 10901]}
         return json.dumps(doc, indent=2)
 
     def save(self, fname, remove_amp_cast=True):
@@ -311,6 +296,29 @@ class Symbol:
         return _invoke("transpose", "transpose", [self], dict(kwargs, axes=axes))
 
 
+def _graph_document(heads):
+    """MXNet's JSON object of the graph under `heads`; a control-flow node carries its
+    subgraphs as nested objects of the same form (without the version attribute)."""
+    nodes = graph.topo_order(heads)
+    index = {id(n): i for i, n in enumerate(nodes)}
+    out_nodes, row_ptr = [], [0]
+    for node in nodes:
+        entry = {"op": node.op.name if node.op else "null", "name": node.name}
+        attrs = dict(node.raw_params)
+        attrs.update(node.attrs)
+        if attrs:
+            entry["attrs"] = {k: attrs[k] for k in sorted(attrs)}
+        entry["inputs"] = [[index[id(c)], i, 0] for c, i in node.inputs]
+        if node.subgraphs:
+            entry["subgraphs"] = [_graph_document(g) for g in node.subgraphs]
+        out_nodes.append(entry)
+        row_ptr.append(row_ptr[-1] + node.num_all_outputs)
+    return {"nodes": out_nodes,
+            "arg_nodes": [i for i, n in enumerate(nodes) if n.is_variable],
+            "node_row_ptr": row_ptr,
+            "heads": [[index[id(n)], i, 0] for n, i in heads]}
+
+
 class NotImplementedForSymbol(TypeError):
     def __init__(self, what):
         super().__init__(f"{what} is not supported on a Symbol: a symbol has no value "
@@ -369,8 +377,10 @@ def Group(symbols):
     return Symbol([entry for s in symbols for entry in s._outputs])
 
 
-def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None):
-    """Create an operator node. `inputs` are positional symbols; `sym_kwargs` named ones."""
+def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None,
+            subgraphs=()):
+    """Create an operator node. `inputs` are positional symbols; `sym_kwargs` named ones;
+    `subgraphs` the head entries of each graph a control-flow operator runs."""
     opdef = registry.get(op_name)
     sym_kwargs = dict(sym_kwargs or {})
     params = registry.given_params(opdef, kwargs)
@@ -408,7 +418,7 @@ def _invoke(op_name, hint, inputs, kwargs, sym_kwargs=None, name=None, attr=None
         if var_node.is_variable and "__init__" not in var_node.attrs:
             var_node.attrs["__init__"] = init
     node = Node(opdef, node_name, node_attrs, params, entries)
-    node.params = parsed
+    node.params = dict(parsed, subgraphs=tuple(subgraphs)) if subgraphs else parsed
     return Symbol([(node, i) for i in range(node.num_outputs)])
 
 
@@ -439,11 +449,17 @@ def load_json(json_str):
 
 def _from_document(text, source):
     specs, heads = validate.read_graph(text, source)
+    return Symbol(_build_graph(specs, heads))
+
+
+def _build_graph(specs, heads):
+    """Head entries of the nodes made from validated specs (subgraphs built the same way)."""
     nodes = []
     for spec in specs:
         inputs = [(nodes[nid], index) for nid, index in spec.inputs]
-        nodes.append(Node(spec.op, spec.name, spec.attrs, spec.params, inputs))
-    return Symbol([(nodes[nid], index) for nid, index in heads])
+        subgraphs = [tuple(_build_graph(*sub)) for sub in spec.subgraphs]
+        nodes.append(Node(spec.op, spec.name, spec.attrs, spec.params, inputs, subgraphs))
+    return [(nodes[nid], index) for nid, index in heads]
 
 
 def load(fname):

@@ -4,8 +4,12 @@
 every input and head entry points at an existing output of an earlier node (so the graph is
 acyclic), `arg_nodes` name variables, every operator exists, its parameters parse and lie in
 their ranges (`OpDef.params`), and it is given exactly the inputs its definition declares
-(`OpDef.arguments` + `OpDef.aux`). Anything else raises `SymbolFormatError`, an `MXNetError`
-naming the source, the node (index, name, operator) or entry, what was expected and what came.
+(`OpDef.arguments` + `OpDef.aux`). A control-flow node (`_foreach`, `_while_loop`, `_cond`)
+carries as many `subgraphs` as its operator runs (`OpDef.extra['subgraphs']`), each checked by
+these same rules, their inputs and outputs agreeing with the node's parameters
+(`OpDef.extra['check_subgraphs']`); any other node has none. Anything else raises
+`SymbolFormatError`, an `MXNetError` naming the source, the node (index, name, operator; a
+subgraph's node after its control-flow node) or entry, what was expected and what came.
 
 Work and memory stay proportional to the document: the number of nodes and entries is what the
 text holds, and a parameter that sets how many inputs or outputs a node declares (`num_args`,
@@ -47,6 +51,7 @@ class NodeSpec:
     params: dict
     inputs: list
     num_outputs: int
+    subgraphs: tuple = ()
 
 
 def read_graph(text, source="<json>"):
@@ -57,14 +62,21 @@ def read_graph(text, source="<json>"):
     """
     doc = _parse(text, source)
     check = _Checker(source)
-    raw_nodes = check.field(doc, "nodes", list, "the document")
-    raw_heads = check.field(doc, "heads", list, "the document")
-    raw_args = check.field(doc, "arg_nodes", list, "the document")
     _check_graph_attrs(check, doc.get("attrs"))
+    return _read_nodes(check, doc)
+
+
+def _read_nodes(check, doc, owner="the document"):
+    """(node specs, heads) of one graph object: the document, or a control-flow node's
+    subgraph (checked by the same rules, its errors prefixed with where it sits)."""
+    outer = check.where
+    raw_nodes = check.field(doc, "nodes", list, owner)
+    raw_heads = check.field(doc, "heads", list, owner)
+    raw_args = check.field(doc, "arg_nodes", list, owner)
     specs = []
     for i, raw in enumerate(raw_nodes):
         specs.append(_node_spec(check, specs, i, raw))
-    check.where = ""
+        check.where = outer
     if not raw_heads:
         raise check.error("heads: expected at least one output entry, got []")
     heads = [check.entry(specs, e, f"heads[{k}]") for k, e in enumerate(raw_heads)]
@@ -167,17 +179,20 @@ def _check_graph_attrs(check, attrs):
 
 
 def _node_spec(check, specs, i, raw):
-    check.where = f"node {i}: "
+    outer = check.where
+    check.where = f"{outer}node {i}: "
     if not isinstance(raw, dict):
         raise check.error(f"expected a JSON object, got {_short(raw)}")
     op_name = check.field(raw, "op", str, "the node")
     name = check.field(raw, "name", str, "the node")
-    check.where = f"node {i} ({name!r}, {op_name}): "
+    check.where = f"{outer}node {i} ({name!r}, {op_name}): "
     raw_inputs = check.field(raw, "inputs", list, "the node")
     attrs = _node_attrs(check, raw)
     if op_name == "null":
         if raw_inputs:
             raise check.error(f"a variable has no inputs, got {_short(raw_inputs)}")
+        if "subgraphs" in raw:
+            raise check.error("a variable has no subgraphs")
         return NodeSpec(None, name, attrs, {}, [], 1)
     inputs = [check.entry(specs, e, f"input {k}", " (a node reads only nodes before it)")
               for k, e in enumerate(raw_inputs)]
@@ -195,7 +210,48 @@ def _node_spec(check, specs, i, raw):
     if len(inputs) != len(declared):
         raise check.error(f"{op_name} with these parameters takes {len(declared)} input(s) "
                           f"{_short(declared)}, the node has {len(inputs)}")
-    return NodeSpec(opdef, name, user, params, inputs, num_outputs)
+    subgraphs = _subgraphs(check, opdef, parsed, raw)
+    return NodeSpec(opdef, name, user, params, inputs, num_outputs, subgraphs)
+
+
+def _subgraphs(check, opdef, parsed, raw):
+    """The node's subgraphs, as many as its operator runs, each a well-formed graph whose
+    inputs and outputs agree with the node's parameters (`extra['check_subgraphs']`)."""
+    want = opdef.extra.get("subgraphs", 0)
+    raw_subgraphs = raw.get("subgraphs", [])
+    if not isinstance(raw_subgraphs, list):
+        raise check.error(f"'subgraphs' is {_short(raw_subgraphs)}: expected a JSON array")
+    if len(raw_subgraphs) != want:
+        raise check.error(f"{opdef.name} runs {want} subgraph(s), the node has "
+                          f"{len(raw_subgraphs)}")
+    node_where = check.where
+    out = []
+    for k, sub in enumerate(raw_subgraphs):
+        check.where = f"{node_where}subgraph {k}: "
+        if not isinstance(sub, dict):
+            raise check.error(f"expected a graph object, got {_short(sub)}")
+        out.append(_read_nodes(check, sub, "the subgraph"))
+    check.where = node_where
+    if want:
+        sizes = [(_count_inputs(specs, heads), len(heads)) for specs, heads in out]
+        problem = opdef.extra["check_subgraphs"](parsed, sizes)
+        if problem:
+            raise check.error(problem)
+    return tuple(out)
+
+
+def _count_inputs(specs, heads):
+    """How many variables the graph under `heads` reads."""
+    seen, stack, count = set(), [nid for nid, _ in heads], 0
+    while stack:
+        nid = stack.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        if specs[nid].op is None:
+            count += 1
+        stack.extend(c for c, _ in specs[nid].inputs)
+    return count
 
 
 def _node_attrs(check, raw):

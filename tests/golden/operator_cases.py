@@ -22,6 +22,10 @@ A case is `C(id, function, inputs, params, **options)`:
             out=[names]: (mode nd) the inputs passed as `out=` (MXNet's multi-tensor updates
                  need it)
             values=False: (mode random) only output shapes and dtypes are compared
+            bare=[output shapes]: (mode nd) MXNet's function for the operator declares no
+                 inputs and MXNet infers no shapes for it (the backward_* operators): MXNet
+                 runs the operator itself on the inputs in order, writing into zero arrays of
+                 these shapes; bucketmod calls it with the inputs in order too
             unchanged=[names]: inputs MXNet writes into and bucketmod by design does not (the
                  gradient adamw_update rescales in place); checked to be left as they were
 """
@@ -1082,6 +1086,21 @@ def rnn_cases():
     ]
 
 
+def backward_cases():
+    """MXNet's exposed backward operators: head gradients, then the forward's inputs."""
+    return [
+        C("backward_quadratic", "contrib.backward_quadratic",
+          [("ograd", (3, 4), "n"), ("data", (3, 4), "n")], {"a": 0.5, "b": -1.0, "c": 2.0},
+          mode="nd", bare=[(3, 4)]),
+        C("backward_index_copy", "contrib.backward_index_copy",
+          [("ograd", (5, 3), "n"), ("old_tensor", (5, 3), "n"),
+           ("index_vector", [3.0, 0.0], "fixed"), ("new_tensor", (2, 3), "n")],
+          mode="nd", bare=[(5, 3), (2,), (2, 3)]),
+        C("backward_gradientmultiplier", "contrib.backward_gradientmultiplier",
+          [("data", (3, 4), "n")], {"scalar": -0.5}, mode="nd"),
+    ]
+
+
 FAMILIES = {
     "math": math_cases,
     "reduce": reduce_cases,
@@ -1096,6 +1115,7 @@ FAMILIES = {
     "image": image_cases,
     "quantization": quantization_cases,
     "rnn": rnn_cases,
+    "backward": backward_cases,
 }
 
 
@@ -1195,12 +1215,33 @@ def build_symbol(mx, case):
 def call_nd(mx, case, values):
     _, path, inputs, params, opts = case
     arrays = [mx.nd.array(values[name], dtype=values[name].dtype) for name, _, _ in inputs]
+    if "bare" in opts:
+        return _call_bare(mx, path, arrays, params, opts["bare"]), arrays
     params = dict(params)
     if "out" in opts:
         by_name = {name: a for (name, _, _), a in zip(inputs, arrays)}
         params["out"] = [by_name[n] for n in opts["out"]]
     out = resolve(mx.nd, path)(*(arrays + list(opts.get("positional", []))), **params)
     return (out if isinstance(out, (list, tuple)) else [out]), arrays
+
+
+def _call_bare(mx, path, arrays, params, out_shapes):
+    """The operator behind `path` on `arrays` in order (see the `bare` option)."""
+    op = "_contrib_" + path.rpartition(".")[2]
+    if mx.__name__ != "mxnet":
+        from bucketmod.ndarray.op_functions import invoke
+        out = invoke(op, arrays, params)
+        return out if isinstance(out, list) else [out]
+    import ctypes
+
+    from mxnet._ctypes.ndarray import _imperative_invoke
+    from mxnet.base import _LIB, OpHandle, c_str, check_call
+    handle = OpHandle()
+    check_call(_LIB.NNGetOpHandle(c_str(op), ctypes.byref(handle)))
+    outs = [mx.nd.zeros(s) for s in out_shapes]
+    _imperative_invoke(handle.value, arrays, list(params), [str(v) for v in params.values()],
+                       outs, 0, 1)
+    return outs
 
 
 def run_symbol(mx, case, values, head_grads):

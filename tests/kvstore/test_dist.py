@@ -141,8 +141,9 @@ def test_checkpoints_written_by_rank_0_only(trained):
     out, _, _ = trained
     names = sorted(os.listdir(out))
     assert [n for n in names if n.startswith("mlp-")] == [
-        "mlp-0001.params", "mlp-0001.states", "mlp-0002.params", "mlp-0002.states",
-        "mlp-0003.params", "mlp-0003.states", "mlp-symbol.json"]
+        "mlp-0001.manifest", "mlp-0001.params", "mlp-0001.states", "mlp-0002.manifest",
+        "mlp-0002.params", "mlp-0002.states", "mlp-0003.manifest", "mlp-0003.params",
+        "mlp-0003.states", "mlp-symbol.json"]
     assert not [n for n in names if n.endswith(".tmp")]
 
 

@@ -18,8 +18,9 @@ from bucketmod.ops.params import REQUIRED, Param
 
 README = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
 # MXNet's registry documents _linspace with RangeParam's fields; the operator parses
-# LinspaceParam's (start, stop, num, endpoint), which bucketmod follows.
-SIGNATURE_EXCEPTIONS = {"_linspace"}
+# LinspaceParam's (start, stop, num, endpoint), which bucketmod follows. It documents no fields
+# for _contrib_backward_quadratic, which parses quadratic's (a, b, c): so does bucketmod.
+SIGNATURE_EXCEPTIONS = {"_linspace", "_contrib_backward_quadratic"}
 BUILT = sorted(name for name in SPEC["ops"] if registry.exists(name)
                and name not in SIGNATURE_EXCEPTIONS)
 
@@ -82,6 +83,13 @@ def test_signature_matches_mxnet(name):
     assert opdef.key_var_num_args == SPEC["ops"][name]["key_var_num_args"], name
 
 
+def test_backward_quadratic_takes_quadratics_parameters():
+    backward, forward = (registry.get(n) for n in ("_contrib_backward_quadratic",
+                                                  "_contrib_quadratic"))
+    assert list(backward.params) == list(forward.params) == ["a", "b", "c"]
+    assert registry.signature_inputs(backward) == []
+
+
 def test_every_mxnet_name_is_built_or_listed_with_a_reason():
     table, missing = coverage.coverage(SPEC)
     assert missing == []
@@ -98,8 +106,11 @@ def test_every_mxnet_name_is_built_or_listed_with_a_reason():
 # definitions in this file and in test_ops_vision.py instead of a golden.
 NO_CPU_GOLDEN = {"contrib.fft", "contrib.ifft", "contrib.count_sketch",
                  "contrib.group_adagrad_update", "contrib.ModulatedDeformableConvolution"}
-# Operators whose MXNet goldens come from their own script (tests/golden/make_operator.py).
-GOLDEN_ELSEWHERE = {"Custom"}
+# Operators whose MXNet goldens come from their own script (tests/golden/make_operator.py,
+# tests/golden/make_control_flow.py), or from another operator's (backward_hawkesll gives
+# hawkesll's MXNet gradients, tests/ops/test_ops_backward.py).
+GOLDEN_ELSEWHERE = {"Custom", "contrib.foreach", "contrib.while_loop", "contrib.cond",
+                    "contrib.backward_hawkesll"}
 
 
 def test_every_built_operator_has_a_golden_case():
