@@ -34,13 +34,16 @@ class Program:
         known_shapes: {variable name: shape} of the bound arrays.
         device: the torch device the executor is bound to; it decides, once, whether the
             operators run their Triton kernels or their torch references.
+        shapes: `graph.infer_shapes(heads, known_shapes, partial=True)` where the caller has
+            it already.
     """
 
-    def __init__(self, heads, known_shapes, device):
+    def __init__(self, heads, known_shapes, device, shapes=None):
         self.heads = heads
         self.triton = backend.triton_on(device)
         nodes = graph.topo_order(heads)
-        shapes = graph.infer_shapes(heads, known_shapes, partial=True)
+        if shapes is None:
+            shapes = graph.infer_shapes(heads, known_shapes, partial=True)
         read = {(id(c), i) for node in nodes for c, i in node.inputs}
         read.update((id(n), i) for n, i in heads)
         slot = {}

@@ -129,9 +129,10 @@ def topo_order(heads):
     return order
 
 
-def variables(heads):
-    """(arguments, aux_states): variable nodes in order, split by how operators use them."""
-    nodes = topo_order(heads)
+def variables(heads, nodes=None):
+    """(arguments, aux_states): variable nodes in order, split by how operators use them.
+    `nodes`: `topo_order(heads)` where the caller keeps it."""
+    nodes = topo_order(heads) if nodes is None else nodes
     aux_ids = set()
     for node in nodes:
         n_args = len(node.arg_names)
@@ -151,13 +152,13 @@ def _shape_attr(node):
     return shape if shape else None
 
 
-def infer_shapes(heads, known, partial):
+def infer_shapes(heads, known, partial, nodes=None):
     """Shapes of every entry, from `known` {variable name: shape}.
 
     Returns {(id(node), index): shape or None}. Raises MXNetError naming the operator, its
-    input and both shapes when they disagree.
+    input and both shapes when they disagree. `nodes`: `topo_order(heads)` if known.
     """
-    nodes = topo_order(heads)
+    nodes = topo_order(heads) if nodes is None else nodes
     shapes = {}
     for node in nodes:
         if node.is_variable:
@@ -171,11 +172,32 @@ def infer_shapes(heads, known, partial):
                                      f"{shape} disagrees with the given shape "
                                      f"{tuple(given)}") from None
             shapes[(id(node), 0)] = shape
+    # Worklist sweeps in topological order: a node is visited again only when an entry it
+    # reads or writes changed after it last looked (a backward rule, e.g. a begin state's
+    # batch taken from a later FullyConnected), so a graph needing no backward rule costs
+    # one pass.
+    readers = {}
+    for k, node in enumerate(nodes):
+        for c, i in node.inputs:
+            readers.setdefault((id(c), i), []).append(k)
+    producer = {id(node): k for k, node in enumerate(nodes)}
+    pending = [k for k, node in enumerate(nodes) if not node.is_variable]
     for _ in range(len(nodes) + 1):
-        changed = False
-        for node in nodes:
-            if node.is_variable:
-                continue
+        if not pending:
+            break
+        scheduled = set(pending)
+        later = set()
+
+        def touched(entry, k, scheduled=scheduled, later=later):
+            p = producer[entry[0]]
+            if p < k and not nodes[p].is_variable:
+                later.add(p)
+            for r in readers.get(entry, ()):
+                if r != k and (r < k or r not in scheduled):
+                    later.add(r)
+
+        for k in pending:
+            node = nodes[k]
             in_shapes = [shapes.get((id(c), i)) for c, i in node.inputs]
             out_prev = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
             try:
@@ -193,7 +215,7 @@ def infer_shapes(heads, known, partial):
                     raise _shape_error(node, err, child.output_name(idx)) from None
                 if merged != old:
                     shapes[(id(child), idx)] = merged
-                    changed = True
+                    touched((id(child), idx), k)
             for i, shape in enumerate(outs):
                 try:
                     merged = merge("output", out_prev[i], shape)
@@ -201,9 +223,8 @@ def infer_shapes(heads, known, partial):
                     raise _shape_error(node, err) from None
                 if merged != out_prev[i]:
                     shapes[(id(node), i)] = merged
-                    changed = True
-        if not changed:
-            break
+                    touched((id(node), i), k)
+        pending = sorted(later)
     return shapes
 
 
@@ -214,9 +235,10 @@ def _shape_error(node, err, source=None):
                       f"Shape inconsistent")
 
 
-def infer_types(heads, known):
-    """dtypes (numpy types) of every entry from `known` {variable name: dtype}; None if unknown."""
-    nodes = topo_order(heads)
+def infer_types(heads, known, nodes=None):
+    """dtypes (numpy types) of every entry from `known` {variable name: dtype}; None if unknown.
+    `nodes`: `topo_order(heads)` if known."""
+    nodes = topo_order(heads) if nodes is None else nodes
     types = {}
     for node in nodes:
         if node.is_variable:

@@ -20,6 +20,16 @@ class Symbol:
 
     def __init__(self, outputs):
         self._outputs = list(outputs)
+        self._graph_cache = None
+
+    def _nodes(self):
+        """The graph's nodes in topological order, and its (argument, aux) variables; computed
+        once, since a symbol never changes (binding an unrolled bucket asks many times)."""
+        cache = getattr(self, "_graph_cache", None)
+        if cache is None:
+            nodes = graph.topo_order(self._outputs)
+            cache = self._graph_cache = (nodes, graph.variables(self._outputs, nodes))
+        return cache
 
     # -- identity and structure --------------------------------------------------------------
     @property
@@ -74,7 +84,7 @@ class Symbol:
     def get_internals(self):
         """A group of every output of every node, inputs before their users."""
         entries = []
-        for node in graph.topo_order(self._outputs):
+        for node in self._nodes()[0]:
             entries.extend((node, i) for i in range(node.num_outputs))
         return Symbol(entries)
 
@@ -86,13 +96,13 @@ class Symbol:
 
     # -- listing ----------------------------------------------------------------------------
     def list_arguments(self):
-        return [n.name for n in graph.variables(self._outputs)[0]]
+        return [n.name for n in self._nodes()[1][0]]
 
     def list_auxiliary_states(self):
-        return [n.name for n in graph.variables(self._outputs)[1]]
+        return [n.name for n in self._nodes()[1][1]]
 
     def list_inputs(self):
-        return [n.name for n in graph.topo_order(self._outputs) if n.is_variable]
+        return [n.name for n in self._nodes()[0] if n.is_variable]
 
     def list_outputs(self):
         return [node.output_name(i) if not node.is_variable else node.name
@@ -119,7 +129,7 @@ class Symbol:
     def attr_dict(self):
         """{node name: {attribute: string}} over every node that has attributes."""
         out = {}
-        for node in graph.topo_order(self._outputs):
+        for node in self._nodes()[0]:
             attrs = _listed_attrs(node)
             if attrs:
                 out[node.name] = attrs
@@ -153,8 +163,8 @@ class Symbol:
     def _infer_shape(self, partial, args, kwargs):
         known = self._named_inputs("infer_shape", args, kwargs)
         known = {k: as_shape(f"infer_shape: argument {k!r}", v) for k, v in known.items()}
-        shapes = graph.infer_shapes(self._outputs, known, partial)
-        arg_nodes, aux_nodes = graph.variables(self._outputs)
+        nodes, (arg_nodes, aux_nodes) = self._nodes()
+        shapes = graph.infer_shapes(self._outputs, known, partial, nodes)
         arg_s = [shapes.get((id(n), 0)) for n in arg_nodes]
         out_s = [shapes.get((id(n), i)) for n, i in self._outputs]
         aux_s = [shapes.get((id(n), 0)) for n in aux_nodes]
@@ -179,8 +189,8 @@ class Symbol:
 
     def _infer_type(self, partial, args, kwargs):
         known = self._named_inputs("infer_type", args, kwargs)
-        types = graph.infer_types(self._outputs, known)
-        arg_nodes, aux_nodes = graph.variables(self._outputs)
+        nodes, (arg_nodes, aux_nodes) = self._nodes()
+        types = graph.infer_types(self._outputs, known, nodes)
         arg_t = [types.get((id(n), 0)) for n in arg_nodes]
         out_t = [types.get((id(n), i)) for n, i in self._outputs]
         aux_t = [types.get((id(n), 0)) for n in aux_nodes]
