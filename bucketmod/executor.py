@@ -92,8 +92,9 @@ class Executor:
         self._check_grad_shapes()
         self._heads = symbol._outputs
         known = self._bound_shapes()
-        heads, shapes = passes.optimize_with_shapes(self._heads, known) if FUSE_GRAPHS else \
-            (self._heads, None)
+        heads, shapes = passes.optimize_with_shapes(
+            self._heads, known, symbol._entry_shapes(known)) if FUSE_GRAPHS else \
+            (self._heads, symbol._entry_shapes(known))
         self._program = Program(heads, known, self._ctx.torch_device, shapes)
         self._plain_program = self._program if heads is self._heads else None
         self._bind_gradients()

@@ -22,6 +22,23 @@ class Symbol:
         self._outputs = list(outputs)
         self._graph_cache = None
 
+    def _entry_shapes(self, known):
+        """`graph.infer_shapes` of this symbol for {variable name: shape}. The last result is
+        kept and serves any `known` that extends the shapes it was inferred from and agrees
+        with it (the same fixed point): binding infers once in simple_bind, and the
+        executor's passes, given every bound shape, reuse it. The dict must not be changed."""
+        known = {k: tuple(v) for k, v in known.items()}
+        cache = getattr(self, "_shapes_cache", None)
+        if cache is not None:
+            given, shapes = cache
+            if all(known.get(k) == v for k, v in given.items()) and all(
+                    shapes.get((id(n), 0)) == known[n.name] for n in self._nodes()[0]
+                    if n.is_variable and n.name in known):
+                return shapes
+        shapes = graph.infer_shapes(self._outputs, known, True, self._nodes()[0])
+        self._shapes_cache = (known, shapes)
+        return shapes
+
     def _nodes(self):
         """The graph's nodes in topological order, and its (argument, aux) variables; computed
         once, since a symbol never changes (binding an unrolled bucket asks many times)."""
@@ -163,8 +180,8 @@ class Symbol:
     def _infer_shape(self, partial, args, kwargs):
         known = self._named_inputs("infer_shape", args, kwargs)
         known = {k: as_shape(f"infer_shape: argument {k!r}", v) for k, v in known.items()}
-        nodes, (arg_nodes, aux_nodes) = self._nodes()
-        shapes = graph.infer_shapes(self._outputs, known, partial, nodes)
+        _, (arg_nodes, aux_nodes) = self._nodes()
+        shapes = self._entry_shapes(known)
         arg_s = [shapes.get((id(n), 0)) for n in arg_nodes]
         out_s = [shapes.get((id(n), i)) for n, i in self._outputs]
         aux_s = [shapes.get((id(n), 0)) for n in aux_nodes]

@@ -38,12 +38,14 @@ def optimize(heads, known_shapes=None):
     return optimize_with_shapes(heads, known_shapes)[0]
 
 
-def optimize_with_shapes(heads, known_shapes=None):
+def optimize_with_shapes(heads, known_shapes=None, shapes=None):
     """`optimize`, also returning the inferred shapes of the result ({(id(node), index):
-    shape}, as `graph.infer_shapes`), or None when no shapes were given."""
+    shape}, as `graph.infer_shapes`), or None when no shapes were given. `shapes`: those of
+    `heads` where the caller has them."""
     if known_shapes is None:
         return _one_by_one(heads, None, None), None
-    shapes = infer_shapes(heads, known_shapes, partial=True)
+    if shapes is None:
+        shapes = infer_shapes(heads, known_shapes, partial=True)
     expected = _head_shapes(heads, shapes)
     new = heads
     try:
