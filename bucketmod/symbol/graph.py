@@ -152,6 +152,33 @@ def _shape_attr(node):
     return shape if shape else None
 
 
+def _propagate(nodes, visit):
+    """Visit the operator nodes in topological order until nothing changes. `visit(node)` sets
+    entries and returns those it changed; a node is visited again only when an entry it reads
+    or writes changed after it last looked (forward rules settle in one pass; a backward rule,
+    e.g. a begin state's batch taken from a later FullyConnected, sends the sweep back only
+    to the nodes it touched)."""
+    readers = {}
+    for k, node in enumerate(nodes):
+        for c, i in node.inputs:
+            readers.setdefault((id(c), i), []).append(k)
+    producer = {id(node): k for k, node in enumerate(nodes)}
+    pending = [k for k, node in enumerate(nodes) if not node.is_variable]
+    for _ in range(len(nodes) + 1):
+        if not pending:
+            return
+        scheduled, later = set(pending), set()
+        for k in pending:
+            for entry in visit(nodes[k]):
+                p = producer[entry[0]]
+                if p < k and not nodes[p].is_variable:
+                    later.add(p)
+                for r in readers.get(entry, ()):
+                    if r != k and (r < k or r not in scheduled):
+                        later.add(r)
+        pending = sorted(later)
+
+
 def infer_shapes(heads, known, partial, nodes=None):
     """Shapes of every entry, from `known` {variable name: shape}.
 
@@ -172,59 +199,37 @@ def infer_shapes(heads, known, partial, nodes=None):
                                      f"{shape} disagrees with the given shape "
                                      f"{tuple(given)}") from None
             shapes[(id(node), 0)] = shape
-    # Worklist sweeps in topological order: a node is visited again only when an entry it
-    # reads or writes changed after it last looked (a backward rule, e.g. a begin state's
-    # batch taken from a later FullyConnected), so a graph needing no backward rule costs
-    # one pass.
-    readers = {}
-    for k, node in enumerate(nodes):
-        for c, i in node.inputs:
-            readers.setdefault((id(c), i), []).append(k)
-    producer = {id(node): k for k, node in enumerate(nodes)}
-    pending = [k for k, node in enumerate(nodes) if not node.is_variable]
-    for _ in range(len(nodes) + 1):
-        if not pending:
-            break
-        scheduled = set(pending)
-        later = set()
-
-        def touched(entry, k, scheduled=scheduled, later=later):
-            p = producer[entry[0]]
-            if p < k and not nodes[p].is_variable:
-                later.add(p)
-            for r in readers.get(entry, ()):
-                if r != k and (r < k or r not in scheduled):
-                    later.add(r)
-
-        for k in pending:
-            node = nodes[k]
-            in_shapes = [shapes.get((id(c), i)) for c, i in node.inputs]
-            out_prev = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
+    def visit(node):
+        in_shapes = [shapes.get((id(c), i)) for c, i in node.inputs]
+        out_prev = [shapes.get((id(node), i)) for i in range(node.num_outputs)]
+        try:
+            new_in, outs = node.op.infer_shape(node.params, list(in_shapes))
+            if node.op.infer_backward is not None:
+                known_out = [merge("output", a, b) for a, b in zip(out_prev, outs)]
+                new_in = node.op.infer_backward(node.params, list(new_in), known_out)
+        except ShapeMismatch as err:
+            raise _shape_error(node, err) from None
+        changed = []
+        for pos, ((child, idx), shape) in enumerate(zip(node.inputs, new_in)):
+            old = shapes.get((id(child), idx))
             try:
-                new_in, outs = node.op.infer_shape(node.params, list(in_shapes))
-                if node.op.infer_backward is not None:
-                    known_out = [merge("output", a, b) for a, b in zip(out_prev, outs)]
-                    new_in = node.op.infer_backward(node.params, list(new_in), known_out)
+                merged = merge(node.input_label(pos), old, shape)
+            except ShapeMismatch as err:
+                raise _shape_error(node, err, child.output_name(idx)) from None
+            if merged != old:
+                shapes[(id(child), idx)] = merged
+                changed.append((id(child), idx))
+        for i, shape in enumerate(outs):
+            try:
+                merged = merge("output", out_prev[i], shape)
             except ShapeMismatch as err:
                 raise _shape_error(node, err) from None
-            for pos, ((child, idx), shape) in enumerate(zip(node.inputs, new_in)):
-                old = shapes.get((id(child), idx))
-                try:
-                    merged = merge(node.input_label(pos), old, shape)
-                except ShapeMismatch as err:
-                    raise _shape_error(node, err, child.output_name(idx)) from None
-                if merged != old:
-                    shapes[(id(child), idx)] = merged
-                    touched((id(child), idx), k)
-            for i, shape in enumerate(outs):
-                try:
-                    merged = merge("output", out_prev[i], shape)
-                except ShapeMismatch as err:
-                    raise _shape_error(node, err) from None
-                if merged != out_prev[i]:
-                    shapes[(id(node), i)] = merged
-                    touched((id(node), i), k)
-        pending = sorted(later)
+            if merged != out_prev[i]:
+                shapes[(id(node), i)] = merged
+                changed.append((id(node), i))
+        return changed
+
+    _propagate(nodes, visit)
     return shapes
 
 
@@ -247,33 +252,31 @@ def infer_types(heads, known, nodes=None):
             if dt is None and code is not None:
                 dt = DTYPE_CODES[int(code)]
             types[(id(node), 0)] = None if dt is None else to_numpy_dtype(dt)
-    for _ in range(len(nodes) + 1):
-        changed = False
-        for node in nodes:
-            if node.is_variable:
-                continue
-            in_types = [types.get((id(c), i)) for c, i in node.inputs]
-            if node.op.infer_type is not None:
-                new_in, outs = node.op.infer_type(node.params, in_types)
-                new_in = [_numpy_type(node, t) for t in new_in]
-                outs = [_numpy_type(node, t) for t in outs]
-            else:
-                first = next((t for t in in_types if t is not None), None)
-                if first is None:
-                    first = next((types.get((id(node), i)) for i in range(node.num_outputs)
-                                  if types.get((id(node), i)) is not None), None)
-                new_in = [t if t is not None else first for t in in_types]
-                outs = [first] * node.num_outputs
-            for (child, idx), t in zip(node.inputs, new_in):
-                if t is not None and types.get((id(child), idx)) is None:
-                    types[(id(child), idx)] = t
-                    changed = True
-            for i, t in enumerate(outs):
-                if t is not None and types.get((id(node), i)) is None:
-                    types[(id(node), i)] = t
-                    changed = True
-        if not changed:
-            break
+    def visit(node):
+        in_types = [types.get((id(c), i)) for c, i in node.inputs]
+        if node.op.infer_type is not None:
+            new_in, outs = node.op.infer_type(node.params, in_types)
+            new_in = [_numpy_type(node, t) for t in new_in]
+            outs = [_numpy_type(node, t) for t in outs]
+        else:
+            first = next((t for t in in_types if t is not None), None)
+            if first is None:
+                first = next((types.get((id(node), i)) for i in range(node.num_outputs)
+                              if types.get((id(node), i)) is not None), None)
+            new_in = [t if t is not None else first for t in in_types]
+            outs = [first] * node.num_outputs
+        changed = []
+        for (child, idx), t in zip(node.inputs, new_in):
+            if t is not None and types.get((id(child), idx)) is None:
+                types[(id(child), idx)] = t
+                changed.append((id(child), idx))
+        for i, t in enumerate(outs):
+            if t is not None and types.get((id(node), i)) is None:
+                types[(id(node), i)] = t
+                changed.append((id(node), i))
+        return changed
+
+    _propagate(nodes, visit)
     return types
 
 
