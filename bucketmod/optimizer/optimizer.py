@@ -33,7 +33,7 @@ def _check_pair(weight, grad):
         raise TypeError(f"weight: expected an NDArray, got {type(weight).__name__}")
     if not isinstance(grad, NDArray):
         raise TypeError(f"grad: expected an NDArray, got {type(grad).__name__}")
-    if weight.shape != grad.shape:
+    if weight.tensor.shape != grad.tensor.shape:
         raise ValueError(f"grad: expected the weight's shape {weight.shape}, got {grad.shape}")
 
 
@@ -247,6 +247,10 @@ class Optimizer:
         """
         for w, g in zip(weight, grad):
             _check_pair(w, g)
+        return self._checked_plan(index, weight, grad, state)
+
+    def _checked_plan(self, index, weight, grad, state):
+        """`multi_tensor_plan` of pairs already checked (the updater checks them)."""
         self._update_count(index)
         return self._multi_plan(index, weight, grad, state)
 

@@ -26,8 +26,8 @@ class Updater:
         """Update `weight` (or a list of weights) in place from `grad`."""
         indices, grads, weights = self._prepare(index, grad, weight)
         if self._multi_tensor(weights):
-            self.optimizer.multi_tensor_plan(indices, weights, grads,
-                                             [self.states[i] for i in indices])()
+            self.optimizer._checked_plan(indices, weights, grads,
+                                         [self.states[i] for i in indices])()
             return
         for idx, w, g in zip(indices, weights, grads):
             self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
@@ -39,8 +39,8 @@ class Updater:
         indices, grads, weights = self._prepare(index, grad, weight)
         if not self._multi_tensor(weights):
             return None
-        return self.optimizer.multi_tensor_plan(indices, weights, grads,
-                                                [self.states[i] for i in indices])
+        return self.optimizer._checked_plan(indices, weights, grads,
+                                            [self.states[i] for i in indices])
 
     def _multi_tensor(self, weights):
         opt = self.optimizer
