@@ -21,6 +21,7 @@ class Symbol:
     def __init__(self, outputs):
         self._outputs = list(outputs)
         self._graph_cache = None
+        self._shapes_cache = None
 
     def _entry_shapes(self, known):
         """`graph.infer_shapes` of this symbol for {variable name: shape}. The last result is
