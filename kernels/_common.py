@@ -6,7 +6,7 @@ import os
 import time
 
 import torch
-import triton
+from triton.runtime.autotuner import Autotuner
 
 from . import _interpreter_compat
 
@@ -87,9 +87,11 @@ class Tuned:
     def __call__(self, key, grid, restore=(), **kwargs):
         tuner = self.tuners.get((key, restore))
         if tuner is None:
-            extra = {"do_bench": _interpreter_bench} if interpreting() else {}
-            tuner = triton.autotune(configs=self.configs(key), key=[],
-                                    restore_value=list(restore) or None, **extra)(self.fn)
+            # Built directly: triton 3.2's `triton.autotune` drops `do_bench`, and without it
+            # the autotuner asks for a GPU driver the interpreter does not have.
+            tuner = Autotuner(self.fn, self.fn.arg_names, self.configs(key), [], None,
+                              list(restore) or None,
+                              do_bench=_interpreter_bench if interpreting() else None)
             self.tuners[(key, restore)] = tuner
         return tuner[grid](**kwargs)
 
