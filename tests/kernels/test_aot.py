@@ -20,13 +20,16 @@ from bucketmod.kernels import _aot
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _internals():
+def _supported():
+    """The check binds launches with Triton's JIT internals as they are in 3.3-3.6 (and its
+    forked compile workers hang in 3.9, whose parent holds locks across the fork)."""
     from triton.runtime.jit import JITFunction
-    return hasattr(JITFunction, "_pack_args")
+    version = tuple(int(x) for x in triton.__version__.split(".")[:2])
+    return hasattr(JITFunction, "_pack_args") and (3, 3) <= version <= (3, 6)
 
 
-pytestmark = pytest.mark.skipif(not _internals(), reason=f"the AOT check binds launches with "
-                                f"Triton 3.3+'s JIT internals; this is {triton.__version__}")
+pytestmark = pytest.mark.skipif(not _supported(), reason=f"the AOT check runs on Triton "
+                                f"3.3-3.6; this is {triton.__version__}")
 
 
 @pytest.fixture(scope="module")
