@@ -95,8 +95,9 @@ class Executor:
         heads, shapes = passes.optimize_with_shapes(
             self._heads, known, symbol._entry_shapes(known)) if FUSE_GRAPHS else \
             (self._heads, symbol._entry_shapes(known))
-        self._program = Program(heads, known, self._ctx.torch_device, shapes)
-        self._plain_program = self._program if heads is self._heads else None
+        self._program = Program(heads, known, self._ctx.torch_device, shapes,
+                                fold_constants=FUSE_GRAPHS)
+        self._plain_program = None  # the graph as declared, every node run: for a monitor
         self._bind_gradients()
         self._monitor = None
         self._monitor_all = False
@@ -231,7 +232,7 @@ class Executor:
         if self._monitor is not None:
             if self._plain_program is None:
                 self._plain_program = Program(self._heads, self._bound_shapes(),
-                                              self._ctx.torch_device)
+                                              self._ctx.torch_device, fold_constants=False)
             program, observe = self._plain_program, self._report
         values = program.slots(self._train_values if train else self._infer_values)
         with torch.set_grad_enabled(train):

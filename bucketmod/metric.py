@@ -461,20 +461,23 @@ class Perplexity(EvalMetric):
             raise AssertionError(f"labels and preds: expected the same number of arrays, got "
                                  f"{len(labels)} and {len(preds)}")
         for label, pred in zip(labels, preds):
-            pred = _to_tensor(pred).movedim(self.axis, -1)
+            pred = _to_tensor(pred)
+            if self.axis % pred.dim() != pred.dim() - 1:
+                pred = pred.movedim(self.axis, -1)
             label = _to_tensor(label)
-            if label.numel() * pred.shape[-1] != pred.numel():
+            classes = pred.shape[-1]
+            if label.numel() * classes != pred.numel():
                 raise AssertionError(f"shape mismatch: {tuple(label.shape)} vs. "
                                      f"{tuple(pred.shape)}")
-            label = label.reshape(-1).to(device=pred.device, dtype=torch.int64)
-            index = label.clamp(0, pred.shape[-1] - 1)[:, None]  # MXNet's pick clips
-            prob = pred.reshape(-1, pred.shape[-1]).gather(1, index)[:, 0].float()
-            num = prob.numel()
-            if self.ignore_label is not None:
-                ignore = label == int(self.ignore_label)
-                num = num - ignore.sum()
-                prob = torch.where(ignore, torch.ones_like(prob), prob)
-            self._add(-torch.log(prob.clamp(min=1e-10)).sum(dtype=torch.float64), num)
+            label = label.reshape(-1, 1).to(device=pred.device, dtype=torch.int64)
+            # MXNet's pick clips the index; log(max(p, 1e-10)) of the picked probabilities
+            log_prob = pred.reshape(-1, classes).gather(1, label.clamp(0, classes - 1))
+            log_prob = log_prob.float().clamp_(min=1e-10).log_()
+            if self.ignore_label is None:
+                self._add(log_prob.sum(dtype=torch.float64).neg_(), log_prob.numel())
+                continue
+            keep = label != int(self.ignore_label)
+            self._add(torch.mul(log_prob, keep).sum(dtype=torch.float64).neg_(), keep.sum())
 
     def get(self):
         if self.num_inst == 0:

@@ -7,6 +7,11 @@ the slots it reads and the slots it writes. An operator that declares
 and may return None for the others. Running the program is a loop over the steps with
 no dictionary, no graph walk and no parsing. A slot is cleared right after its last reader
 runs, so intermediate values live no longer than the operators (or autograd) need them.
+
+With `fold_constants`, a source operator that declares `extra["constant"]` (`_zeros`,
+`_ones`: an RNN's begin states) runs once at bind and its tensor is reused by every run, where
+nothing can write into it: it is not a head (the caller's to keep) and no reader takes it as an
+aux input or as an input its operator `mutates`.
 """
 from functools import partial
 
@@ -36,9 +41,10 @@ class Program:
             operators run their Triton kernels or their torch references.
         shapes: `graph.infer_shapes(heads, known_shapes, partial=True)` where the caller has
             it already.
+        fold_constants: run the constant source operators once, here (see the module's doc).
     """
 
-    def __init__(self, heads, known_shapes, device, shapes=None):
+    def __init__(self, heads, known_shapes, device, shapes=None, fold_constants=True):
         self.heads = heads
         self.triton = backend.triton_on(device)
         nodes = graph.topo_order(heads)
@@ -46,8 +52,10 @@ class Program:
             shapes = graph.infer_shapes(heads, known_shapes, partial=True)
         read = {(id(c), i) for node in nodes for c, i in node.inputs}
         read.update((id(n), i) for n, i in heads)
+        foldable = _foldable(nodes, heads) if fold_constants else set()
         slot = {}
         self.variables = []
+        self.constants = []
         self.steps = []
         for node in nodes:
             start = len(slot)
@@ -63,6 +71,10 @@ class Program:
             if node.op.extra.get("skips_unread_outputs"):
                 params = dict(params, _read=tuple((id(node), i) in read
                                                   for i in range(node.num_outputs)))
+            if id(node) in foldable:
+                outs = node.op.forward(params, [], [], False)
+                self.constants.extend(zip(range(start, len(slot)), outs))
+                continue
             inputs = [slot[(id(c), i)] for c, i in node.inputs]
             n_args = len(node.arg_names)
             self.steps.append(Step(node, partial(node.op.forward, params), tuple(inputs[:n_args]),
@@ -79,7 +91,8 @@ class Program:
         for k, step in enumerate(self.steps):
             for s in step.args + step.aux:
                 last[s] = k
-        keep = set(self.head_slots) | {s for s, _ in self.variables}
+        keep = set(self.head_slots) | {s for s, _ in self.variables} | \
+            {s for s, _ in self.constants}
         dead = [[] for _ in self.steps]
         for s, k in last.items():
             if s not in keep:
@@ -93,10 +106,13 @@ class Program:
         return [step.node for step in self.steps]
 
     def slots(self, variable_values):
-        """A fresh slot list with the variables filled from {name: tensor}."""
+        """A fresh slot list with the variables filled from {name: tensor}, and the folded
+        constants."""
         values = [None] * self.num_slots
         for s, name in self.variables:
             values[s] = variable_values[name]
+        for s, tensor in self.constants:
+            values[s] = tensor
         return values
 
     def run(self, values, is_train, observe=None):
@@ -128,3 +144,16 @@ class Program:
                 values[s] = None
         self._checked = True
         return [values[s] for s in self.head_slots]
+
+
+def _foldable(nodes, heads):
+    """ids of the constant source nodes whose outputs nothing writes into."""
+    written = {id(n) for n, _ in heads}
+    for node in nodes:
+        n_args = len(node.arg_names) if not node.is_variable else 0
+        for k, (child, _) in enumerate(node.inputs):
+            if k >= n_args or k in node.op.mutates:
+                written.add(id(child))
+    return {id(node) for node in nodes
+            if not node.is_variable and not node.inputs and node.op.extra.get("constant")
+            and id(node) not in written}

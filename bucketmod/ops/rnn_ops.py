@@ -42,7 +42,8 @@ _FILL_PARAMS = {"shape": Param("shape", ()), "ctx": Param("str", ""),
 for _name, _value in (("_zeros", 0.0), ("_ones", 1.0)):
     register(OpDef(name=_name, params=_FILL_PARAMS, arguments=lambda p: [],
                    infer_shape=_fill_infer, forward=_fill_forward(_value),
-                   bind_params=_fill_bind, infer_type=lambda p, t: ([], [p["dtype"]])))
+                   bind_params=_fill_bind, infer_type=lambda p, t: ([], [p["dtype"]]),
+                   extra={"constant": True}))
 
 
 # -- reversal and slicing along an axis -------------------------------------------------------

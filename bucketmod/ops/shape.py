@@ -30,13 +30,20 @@ def _reshape_infer(p, s):
                             f"({err})", s[0]) from None
 
 
+def _reshape_bind(p, out_shapes, device):
+    """The output shape, worked out once where the bound shapes give it."""
+    shape = out_shapes[0]
+    return dict(p, _bound_shape=tuple(shape)) if shape is not None and all(shape) else p
+
+
 register(OpDef(
     name="Reshape", aliases=("reshape",),
     params={"shape": Param("shape", ()), "reverse": Param("bool", False),
             "target_shape": Param("shape", ()), "keep_highest": Param("bool", False)},
     infer_shape=_reshape_infer,
+    bind_params=_reshape_bind,
     forward=lambda p, x, aux, train: [x[0].reshape(
-        infer_reshape(x[0].shape, _reshape_target(p), p["reverse"]))],
+        p.get("_bound_shape") or infer_reshape(x[0].shape, _reshape_target(p), p["reverse"]))],
 ))
 register(OpDef(
     name="Flatten", aliases=("flatten",), params={},
@@ -606,7 +613,8 @@ def _source(name, params, shape_of, make, dtype_of=lambda p: p["dtype"]):
                    infer_shape=lambda p, s: ([], [shape_of(p)]),
                    infer_type=lambda p, t: ([], [dtype_of(p)]),
                    bind_params=_bind_device,
-                   forward=lambda p, x, aux, train: [make(p).to(_source_device(p))]))
+                   forward=lambda p, x, aux, train: [make(p).to(_source_device(p))],
+                   extra={"constant": True}))
 
 
 _CTX_DTYPE = {"ctx": Param("str", ""), "dtype": Param("dtype", "float32")}

@@ -256,3 +256,50 @@ def test_backend_is_chosen_at_bind():
     with backend.backend("torch"):
         exe_triton.forward()
     assert calls == ["reference", "kernel", "kernel"]
+
+
+# -- constant folding -------------------------------------------------------------------------
+def _begin_state_rnn():
+    cell = mx.rnn.LSTMCell(num_hidden=3, prefix="l0_")
+    outputs, _ = cell.unroll(4, inputs=mx.sym.Variable("data"), merge_outputs=True)
+    return outputs
+
+
+def test_begin_states_are_made_once_at_bind():
+    sym = _begin_state_rnn()
+    exe = sym.simple_bind(mx.cpu(), data=(2, 4, 5))
+    program = exe._program
+    assert len(program.constants) == 2  # h and c of the zero begin state
+    assert all(step.node.op.name != "_zeros" for step in program.steps)
+    first = [t for _, t in program.constants]
+    exe.forward(is_train=True, data=mx.nd.ones((2, 4, 5)))
+    exe.backward(mx.nd.ones((2, 4, 3)))
+    out = exe.outputs[0].asnumpy()
+    assert [t for _, t in program.constants] == first and all(not t.any() for t in first)
+    exe.forward(is_train=False, data=mx.nd.ones((2, 4, 5)))
+    np.testing.assert_array_equal(exe.outputs[0].asnumpy(), out)
+
+
+def test_monitor_sees_the_begin_states_folded_constants_skip():
+    exe = _begin_state_rnn().simple_bind(mx.cpu(), data=(2, 4, 5))
+    seen = []
+    exe.set_monitor_callback(lambda name, arr: seen.append(name))
+    exe.forward(data=mx.nd.ones((2, 4, 5)))
+    assert sum("begin_state" in name for name in seen) == 2
+
+
+def test_constants_written_into_or_returned_are_made_every_run():
+    """A `_zeros` that an operator updates in place (an optimizer state) starts from zeros in
+    every forward, as in MXNet; one that is an output is a fresh array every time."""
+    weight, grad = mx.sym.Variable("weight"), mx.sym.Variable("grad")
+    mom = mx.sym.zeros((3,))
+    step = mx.sym.sgd_mom_update(weight, grad, mom, lr=0.5, momentum=0.9)
+    exe = step.bind(mx.cpu(), {"weight": mx.nd.ones((3,)), "grad": mx.nd.ones((3,))})
+    assert not exe._program.constants
+    for _ in range(2):
+        np.testing.assert_allclose(exe.forward()[0].asnumpy(), 0.5)
+    zeros = mx.sym.zeros((2,)).simple_bind(mx.cpu())
+    assert not zeros._program.constants
+    first = zeros.forward()[0]
+    first[:] = 7
+    assert not zeros.forward()[0].asnumpy().any()
