@@ -69,6 +69,20 @@ def _arrays_by_name(what, given, names, ctx, allow_missing):
     return out
 
 
+_ENGINE_RUN_BACKWARD = getattr(getattr(torch.autograd, "graph", None), "_engine_run_backward", None)
+
+
+def _backward(heads, head_grads):
+    """`torch.autograd.backward(heads, head_grads)` for head gradients already checked against
+    their heads (shape, dtype, device): straight into the engine where this torch has the
+    entry point that `torch.autograd.backward` calls after its per-call checks."""
+    if _ENGINE_RUN_BACKWARD is None:
+        torch.autograd.backward(heads, head_grads)
+        return
+    _ENGINE_RUN_BACKWARD(tuple(heads), tuple(head_grads), False, False, (),
+                         allow_unreachable=True, accumulate_grad=True)
+
+
 class Executor:
     """A bound symbol. Use `Symbol.bind`/`simple_bind` to make one."""
 
@@ -174,6 +188,7 @@ class Executor:
         values.update({n: a.tensor for n, a in self.aux_dict.items()})
         self._infer_values = values
         self._train_values = dict(values, **self._leaves)
+        self._filled_slots = {}  # (program, is_train): its slot list with the arrays in place
 
     def _check_grad_shapes(self):
         for name, arr in self.grad_dict.items():
@@ -234,7 +249,12 @@ class Executor:
                 self._plain_program = Program(self._heads, self._bound_shapes(),
                                               self._ctx.torch_device, fold_constants=False)
             program, observe = self._plain_program, self._report
-        values = program.slots(self._train_values if train else self._infer_values)
+        key = (program, train)
+        filled = self._filled_slots.get(key)
+        if filled is None:
+            filled = self._filled_slots[key] = program.slots(
+                self._train_values if train else self._infer_values)
+        values = filled.copy()
         with torch.set_grad_enabled(train):
             heads = program.run(values, is_train, observe)
         self._graph = heads if train else None
@@ -290,7 +310,7 @@ class Executor:
             if self._write_grads:
                 torch._foreach_zero_(self._write_grads)
         if heads:
-            torch.autograd.backward(heads, head_grads)
+            _backward(heads, head_grads)
 
     def release_outputs(self):
         """Forget the last forward: its outputs and, if not yet differentiated, its graph."""

@@ -159,26 +159,33 @@ class ExecutorGroup:
 
     # -- computation ------------------------------------------------------------------------
     def load_batch(self, data_batch, is_train):
-        self._load(self.data_shapes, data_batch.data, "data")
-        labels = getattr(data_batch, "label", None)
-        if self.label_shapes and labels:
-            self._load(self.label_shapes, labels, "label")
+        with torch.no_grad():
+            self._load(self.data_shapes, data_batch.data, "data")
+            labels = getattr(data_batch, "label", None)
+            if self.label_shapes and labels:
+                self._load(self.label_shapes, labels, "label")
+
+    @functools.cached_property
+    def _batch_axes(self):
+        return {d.name: DataDesc.get_batch_axis(d.layout)
+                for d in self.data_shapes + self.label_shapes}
 
     def _load(self, descs, arrays, what):
         if len(arrays) != len(descs):
             raise ValueError(f"{what}: the batch has {len(arrays)} arrays, the module expects "
                              f"{len(descs)} ({[d.name for d in descs]})")
+        whole = len(self.execs) == 1
         for desc, arr in zip(descs, arrays):
             src = arr.tensor if isinstance(arr, NDArray) else as_tensor(arr)
-            axis = DataDesc.get_batch_axis(desc.layout)
+            axis = self._batch_axes[desc.name]
             for e, sl in zip(self.execs, self.slices):
-                target = e.arg_dict[desc.name]
-                part = _slice_axis(src, axis, sl)
-                if tuple(part.shape) != target.shape:
+                target = e.arg_dict[desc.name].tensor
+                part = src if whole and src.shape == target.shape else \
+                    _slice_axis(src, axis, sl)
+                if part.shape != target.shape:
                     raise ValueError(f"{what} {desc.name}: expected shape {desc.shape}, got "
                                      f"{tuple(src.shape)}")
-                with torch.no_grad():
-                    target.tensor.copy_(part, non_blocking=target.tensor.is_cuda)
+                target.copy_(part, non_blocking=target.is_cuda)
 
     def forward(self, data_batch, is_train):
         self.load_batch(data_batch, is_train)

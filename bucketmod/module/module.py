@@ -395,7 +395,13 @@ class Module(BaseModule):
 
     def _fit_batch(self, data_batch):
         """Reshape to `data_batch`'s shapes where they differ from the bound ones."""
-        new_data = batch_shapes(data_batch, self._data_names)
+        provided = getattr(data_batch, "provide_data", None)
+        if provided and len(provided) == len(self._data_shapes) and all(
+                isinstance(new, DataDesc) and new.name == old.name and new.shape == old.shape
+                for new, old in zip(provided, self._data_shapes)):
+            new_data = self._data_shapes  # the bound descriptors, valid by construction
+        else:
+            new_data = batch_shapes(data_batch, self._data_names)
         if len(new_data) != len(self._data_names):
             raise ValueError(f"forward: the batch has {len(new_data)} data arrays, the module "
                              f"expects {len(self._data_names)} ({self._data_names})")

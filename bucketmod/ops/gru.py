@@ -10,7 +10,14 @@ import torch
 from ..kernels._recurrent import check_sequence
 from ._triton_path import allow_tf32, triton_ok
 from .lstm import _aten_weights
-from .recurrent import grads_for, register_cell, register_sequence, sequence_outputs, time_axis
+from .recurrent import (
+    aten_state,
+    grads_for,
+    register_cell,
+    register_sequence,
+    sequence_outputs,
+    time_axis,
+)
 
 
 class GRUSequenceFunction(torch.autograd.Function):
@@ -44,11 +51,10 @@ def gru_sequence(x, h0, i2h_weight, i2h_bias, h2h_weight, h2h_bias, *, seq_lens=
         hs = GRUSequenceFunction.apply(x, h0, *weights, seq_lens, batch_first, allow_tf32())
         return sequence_outputs(hs, seq_lens, batch_first)
     if seq_lens is None:
-        out, _ = torch._VF.gru(x, h0.to(x.dtype)[None], _aten_weights(*weights),
+        out, _ = torch._VF.gru(x, aten_state(h0, x.dtype), _aten_weights(*weights),
                                i2h_bias is not None or h2h_bias is not None, 1, 0.0,
                                torch.is_grad_enabled(), False, batch_first)
-        axis = time_axis(batch_first)
-        return out, out.select(axis, out.shape[axis] - 1)
+        return out, out.select(time_axis(batch_first), -1)
     from bucketmod.kernels.gru import gru_seq_ref
     out, h = gru_seq_ref(x, h0, *weights, seq_lens, batch_first)
     return out.to(x.dtype), h.to(x.dtype)

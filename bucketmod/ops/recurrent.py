@@ -40,6 +40,11 @@ def sequence_outputs(hs, seq_lens, batch_first):
     return torch.where(valid, hs, torch.zeros((), dtype=hs.dtype, device=hs.device)), h_last
 
 
+def aten_state(h, dtype):
+    """A `[B, H]` state as ATen's RNNs take it: `[1, B, H]` in the data's dtype."""
+    return (h if h.dtype == dtype else h.to(dtype)).unsqueeze(0)
+
+
 def grads_for(ctx, grads):
     """The kernel grads in the forward's input order, None where no grad was asked for."""
     return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad))
@@ -134,7 +139,7 @@ def register_sequence(name, gates, states, run, params=None):
         if p["input_axis"] < 0:
             seq = torch.stack([d.reshape(d.shape[0], -1) for d in x[:n]], dim=axis)
         else:
-            seq = x[0].reshape(x[0].shape[0], x[0].shape[1], -1)
+            seq = x[0] if x[0].dim() == 3 else x[0].reshape(x[0].shape[0], x[0].shape[1], -1)
             if p["input_axis"] != axis:
                 seq = seq.transpose(0, 1)
         out, _, *others = run(p, seq, x[n:n + states], x[n + states:], batch_first)

@@ -11,7 +11,14 @@ from ..kernels._recurrent import check_sequence
 from ._triton_path import allow_tf32, triton_ok
 from .lstm import _aten_weights
 from .params import Param
-from .recurrent import grads_for, register_cell, register_sequence, sequence_outputs, time_axis
+from .recurrent import (
+    aten_state,
+    grads_for,
+    register_cell,
+    register_sequence,
+    sequence_outputs,
+    time_axis,
+)
 
 RNN_ACTS = ("tanh", "relu")
 
@@ -53,11 +60,10 @@ def vanilla_rnn_sequence(x, h0, i2h_weight, i2h_bias, h2h_weight, h2h_bias, acti
         return sequence_outputs(hs, seq_lens, batch_first)
     if seq_lens is None:
         run = torch._VF.rnn_tanh if activation == "tanh" else torch._VF.rnn_relu
-        out, _ = run(x, h0.to(x.dtype)[None], _aten_weights(*weights),
+        out, _ = run(x, aten_state(h0, x.dtype), _aten_weights(*weights),
                      i2h_bias is not None or h2h_bias is not None, 1, 0.0,
                      torch.is_grad_enabled(), False, batch_first)
-        axis = time_axis(batch_first)
-        return out, out.select(axis, out.shape[axis] - 1)
+        return out, out.select(time_axis(batch_first), -1)
     from bucketmod.kernels.vanilla_rnn import vanilla_rnn_seq_ref
     out, h = vanilla_rnn_seq_ref(x, h0, *weights, activation, seq_lens, batch_first)
     return out.to(x.dtype), h.to(x.dtype)
