@@ -10,6 +10,7 @@ Unlike MXNet's AdaDelta, no optimizer here writes into the gradient it is given.
 """
 import math
 import warnings
+import weakref
 
 import torch
 
@@ -18,6 +19,10 @@ from ..ops import optimizer as steps
 from . import multi_tensor
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+# Optimizer -> {key: parameter grouping of a multi-tensor step}: see `_multi_groups`. Outside
+# the optimizer's attributes, which are saved and compared.
+_GROUPINGS = weakref.WeakKeyDictionary()
+_GROUPINGS_KEPT = 64  # groupings per optimizer (one per bucket and context in practice)
 
 
 def _zeros_like(weight, dtype=None):
@@ -259,16 +264,29 @@ class Optimizer:
         a multi-tensor step: parameters grouped by device, dtype, lr/wd multipliers and update
         count, so that `group` is a key that stays the same from step to step."""
         lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
-        lr_mults = [self._mult(i, self.lr_mult, "lr_mult") for i in indices]
-        wd_mults = [self._mult(i, self.wd_mult, "wd_mult") for i in indices]
+        lr_mults = tuple(self._mult(i, self.lr_mult, "lr_mult") for i in indices)
+        wd_mults = tuple(self._mult(i, self.wd_mult, "wd_mult") for i in indices)
         counts = [self._index_update_count[i] for i in indices]
-        groups = multi_tensor.group_by([w.tensor for w in weights],
-                                       [g.tensor.detach() for g in grads],
-                                       [_tensors_of(s) for s in states], lr_mults, wd_mults,
-                                       counts)
-        for (device, dtype, lr_mult, wd_mult, count), lists in groups:
+        # the grouping is the same from step to step while the arrays, the multipliers and
+        # the update counts relative to the first one are: it is kept, keyed on those
+        offsets = tuple(c - counts[0] for c in counts)
+        key = (tuple(indices), tuple(map(id, weights)), tuple(map(id, grads)),
+               tuple(map(id, states)), lr_mults, wd_mults, offsets)
+        cache = _GROUPINGS.setdefault(self, {})
+        entry = cache.get(key)
+        if entry is None:
+            ws = [w.tensor for w in weights]
+            gs = [g.tensor.detach() for g in grads]
+            entry = (list(multi_tensor.group_by(ws, gs, [_tensors_of(s) for s in states],
+                                                lr_mults, wd_mults, offsets)),
+                     (weights, grads, states))  # kept, so that their ids stay theirs
+            if all(g.dtype == w.dtype and g.device == w.device for w, g in zip(ws, gs)):
+                if len(cache) >= _GROUPINGS_KEPT:
+                    cache.clear()
+                cache[key] = entry  # (gradients of another dtype are converted every step)
+        for (device, dtype, lr_mult, wd_mult, offset), lists in entry[0]:
             yield (device, dtype, (lr_mult, wd_mult), lr * lr_mult, self.wd * wd_mult,
-                   count), lists
+                   counts[0] + offset), lists
 
     def _scalar(self, device, dtype, name, group, value):
         """`value` as the multi-tensor step reads it: the number itself, or, where a CUDA

@@ -71,3 +71,34 @@ def test_low_precision_master_copies_take_the_per_parameter_path():
     w = [array(np.ones(s), dtype="float16") for s in SHAPES]
     assert up.plan(list(range(4)), [array(np.ones(s), dtype="float16") for s in SHAPES],
                    w) is None
+
+
+@pytest.mark.parametrize("name,kwargs", [("sgd", {"momentum": 0.9, "wd": 1e-3}),
+                                         ("adam", {"wd": 1e-3})])
+def test_kept_grouping_follows_multipliers_and_update_counts(name, kwargs):
+    """As Module calls it: the same weight and gradient arrays every step, refilled in place,
+    so the step's parameter grouping is kept. Changing a multiplier, or updating one parameter
+    on its own (its update count moves ahead of the others'), still updates as the
+    per-parameter step does (given new gradient arrays every time: nothing kept)."""
+    rng = np.random.RandomState(2)
+    init = [rng.randn(*s).astype(np.float32) for s in SHAPES]
+    one_by_one, together = _updater(name, kwargs), _updater(name, kwargs)
+    w1, w2 = [array(x) for x in init], [array(x) for x in init]
+    g1, g2 = [array(np.zeros(s, np.float32)) for s in SHAPES], \
+        [array(np.zeros(s, np.float32)) for s in SHAPES]
+    idx = list(range(len(SHAPES)))
+    for step in range(6):
+        for a, b, s in zip(g1, g2, SHAPES):
+            a[:] = b[:] = rng.randn(*s).astype(np.float32)
+        if step == 2:
+            for up in (one_by_one, together):
+                up.optimizer.set_lr_mult({"emb_weight": 2.0})
+                up.optimizer.set_wd_mult({"out_weight": 0.0})
+        if step == 4:
+            one_by_one(0, array(g1[0].asnumpy()), w1[0])
+            together(0, g2[0], w2[0])
+        for i in idx:
+            one_by_one(i, array(g1[i].asnumpy()), w1[i])
+        together(idx, g2, w2)
+        for a, b in zip(w1, w2):
+            np.testing.assert_allclose(b.asnumpy(), a.asnumpy(), rtol=1e-5, atol=1e-6)
