@@ -31,12 +31,13 @@ def _to_numpy(x):
 
 
 def _to_tensor(x):
-    """A torch view of an NDArray, tensor or array-like (no copy where there is one to view)."""
+    """A torch view of an NDArray, tensor or array-like (no copy where there is one to view),
+    outside autograd."""
     if isinstance(x, NDArray):
-        return x.tensor.detach()
-    if isinstance(x, torch.Tensor):
-        return x.detach()
-    return torch.as_tensor(numpy.asarray(x))
+        x = x.tensor
+    elif not isinstance(x, torch.Tensor):
+        return torch.as_tensor(numpy.asarray(x))
+    return x.detach() if x.requires_grad else x
 
 
 def check_label_shapes(labels, preds, wrap=False, shape=False):
@@ -167,8 +168,11 @@ class EvalMetric:
             if self._pending is None:
                 self._pending = [torch.zeros((), dtype=torch.float64, device=device)
                                  for _ in range(2)]
-            self._pending[0] += value
-            self._pending[1] += count
+            if isinstance(value, torch.Tensor) and isinstance(count, torch.Tensor):
+                torch._foreach_add_(self._pending, [value, count])
+            else:
+                self._pending[0] += value
+                self._pending[1] += count
             return
         # a python float: numpy 2 keeps float32 scalars float32, and sums must not lose bits
         value = float(value)

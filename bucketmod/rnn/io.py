@@ -5,6 +5,7 @@
 batches come out (checked against fixtures written by MXNet).
 """
 import bisect
+import functools
 import random
 
 import numpy as np
@@ -186,11 +187,20 @@ class BucketSentenceIter(DataIter):
             raise StopIteration
         i, j = self.idx[self.curr_idx]
         self.curr_idx += 1
-        data = self.nddata[i][j:j + self.batch_size]
-        label = self.ndlabel[i][j:j + self.batch_size]
-        if self.major_axis == 1:
-            data, label = NDArray(data.tensor.t()), NDArray(label.tensor.t())
+        data, label = (NDArray(self._batch_view(rows.tensor, j), rows.context)
+                       for rows in (self.nddata[i], self.ndlabel[i]))
+        data_desc, label_desc = self._descs[i]
         return DataBatch([data], [label], pad=0, bucket_key=self.buckets[i],
-                         provide_data=[DataDesc(self.data_name, data.shape, layout=self.layout)],
-                         provide_label=[DataDesc(self.label_name, label.shape,
-                                                 layout=self.layout)])
+                         provide_data=[data_desc], provide_label=[label_desc])
+
+    def _batch_view(self, rows, start):
+        """Rows `start:start + batch_size` of a bucket, as a view (transposed for 'TN')."""
+        batch = rows.narrow(0, start, self.batch_size)
+        return batch.t() if self.major_axis == 1 else batch
+
+    @functools.cached_property
+    def _descs(self):
+        """(data, label) DataDesc of each bucket's batches."""
+        return [tuple(DataDesc(name, self._shape(bucket), layout=self.layout)
+                      for name in (self.data_name, self.label_name))
+                for bucket in self.buckets]
