@@ -58,6 +58,24 @@ def _row_factors(label, options, shape, p):
     return s, k, rows, a
 
 
+def _logits_grad(p, label, options, shape):
+    """The logits' gradient `s·(p − q)`, q the (smoothed) one-hot label; with one scale for
+    every row (no ignored label, a fixed normaliser) in fewer operations."""
+    scale = normalised_scale(label, options, shape)
+    if options["use_ignore"] or not isinstance(scale, float):
+        s, k, rows, a = _row_factors(label, options, shape, p)
+        g = (p * s[:, None]).scatter_add_(1, rows[:, None], -k[:, None])
+        return g.sub_(s[:, None], alpha=a) if a else g
+    V = p.shape[1]
+    alpha = options["smooth_alpha"]
+    a = alpha / max(V - 1, 1) if alpha else 0.0
+    idx = label.long()
+    rows = idx.clamp(0, V - 1)
+    target = torch.where(rows != idx, 0.0, -scale * (1.0 - alpha - a))
+    g = torch.mul(p, scale).scatter_add_(1, rows[:, None], target.to(p.dtype)[:, None])
+    return g.sub_(scale * a) if a else g
+
+
 def _dx(t, w, idx, s, k, a, triton):
     """`s·t − k·W[idx] − a·s·Σ_v W_v`, written over `t = p W`."""
     colsum = w.sum(0) if a else None
@@ -83,15 +101,13 @@ class FCSoftmaxOutputFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, w, label, p = ctx.saved_tensors
-        s, k, rows, a = _row_factors(label, ctx.options, ctx.shape, p)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         need_b = need_b and ctx.has_bias
         if p.numel() <= DENSE_MAX:
-            g = (p * s[:, None]).scatter_add_(1, rows[:, None], -k[:, None])
-            if a:
-                g.sub_(s[:, None], alpha=a)
+            g = _logits_grad(p, label, ctx.options, ctx.shape)
             return (gemm.mm(g, w) if need_x else None, gemm.mm_tn(g, x) if need_w else None,
                     g.sum(0) if need_b else None, None, None, None, None)
+        s, k, rows, a = _row_factors(label, ctx.options, ctx.shape, p)
         dx = dw = db = None
         if need_x:
             dx = _dx(gemm.mm(p, w), w, rows, s, k, a, ctx.triton)
