@@ -8,10 +8,11 @@ and may return None for the others. Running the program is a loop over the steps
 no dictionary, no graph walk and no parsing. A slot is cleared right after its last reader
 runs, so intermediate values live no longer than the operators (or autograd) need them.
 
-With `fold_constants`, a source operator that declares `extra["constant"]` (`_zeros`,
-`_ones`: an RNN's begin states) runs once at bind and its tensor is reused by every run, where
-nothing can write into it: it is not a head (the caller's to keep) and no reader takes it as an
-aux input or as an input its operator `mutates`.
+With `fold_constants`, a source operator that declares `extra["constant"]` (`_zeros`/`_ones`,
+an RNN's begin states; `_full`, `_arange`, `_eye`, `_linspace`) runs once at bind and its
+tensor is reused by every run, where nothing can write into it: it is not a head (the
+caller's to keep) and no reader takes it as an aux input or as an input its operator
+`mutates`.
 """
 from functools import partial
 

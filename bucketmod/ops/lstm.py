@@ -21,8 +21,6 @@ from .recurrent import (
     time_axis,
 )
 
-_ATEN_LSTM = torch._VF.lstm
-
 
 class LSTMSequenceFunction(torch.autograd.Function):
     @staticmethod
@@ -70,10 +68,10 @@ def lstm_sequence(x, h0, c0, i2h_weight, i2h_bias, h2h_weight, h2h_bias, *, seq_
                                                 allow_tf32())
         return (*sequence_outputs(hs, seq_lens, batch_first), c_last)
     if state_clip is None and seq_lens is None:
-        out, _, c_n = _ATEN_LSTM(x, (aten_state(h0, x.dtype), aten_state(c0, x.dtype)),
-                                 _aten_weights(*weights), i2h_bias is not None or
-                                 h2h_bias is not None, 1, 0.0, torch.is_grad_enabled(), False,
-                                 batch_first)
+        out, _, c_n = torch._VF.lstm(x, (aten_state(h0, x.dtype), aten_state(c0, x.dtype)),
+                                     _aten_weights(*weights), i2h_bias is not None or
+                                     h2h_bias is not None, 1, 0.0, torch.is_grad_enabled(),
+                                     False, batch_first)
         return out, out.select(time_axis(batch_first), -1), c_n[0]
     from bucketmod.kernels.lstm import lstm_seq_ref
     out, h, c = lstm_seq_ref(x, h0, c0, *weights, seq_lens, state_clip, batch_first)
