@@ -11,6 +11,7 @@ import os
 import numpy as np
 import torch
 
+from .arena import OutputArena
 from .base import MXNetError
 from .context import Context, current_context
 from .dtype import to_torch_dtype
@@ -87,7 +88,7 @@ class Executor:
     """A bound symbol. Use `Symbol.bind`/`simple_bind` to make one."""
 
     def __init__(self, symbol, ctx, args, args_grad=None, grad_req="write", aux_states=None,
-                 owned_bytes=None):
+                 owned_bytes=None, arena=None):
         self._symbol = symbol
         self._ctx = ctx if isinstance(ctx, Context) else Context(ctx or current_context())
         self._arg_names = symbol.list_arguments()
@@ -109,8 +110,9 @@ class Executor:
         heads, shapes = passes.optimize_with_shapes(
             self._heads, known, symbol._entry_shapes(known)) if FUSE_GRAPHS else \
             (self._heads, symbol._entry_shapes(known))
+        self._arena = arena if arena is not None else OutputArena()
         self._program = Program(heads, known, self._ctx.torch_device, shapes,
-                                fold_constants=FUSE_GRAPHS)
+                                fold_constants=FUSE_GRAPHS, arena=self._arena)
         self._plain_program = None  # the graph as declared, every node run: for a monitor
         self._bind_gradients()
         self._monitor = None
@@ -158,8 +160,8 @@ class Executor:
                 aux[name] = pool.share(name, shape, shared_exec.aux_dict)
             else:
                 aux[name] = pool.take(name, shape, dt, "aux")
-        return cls(symbol, ctx, args, grads, reqs, aux,
-                   owned_bytes=pool.allocated_bytes)
+        return cls(symbol, ctx, args, grads, reqs, aux, owned_bytes=pool.allocated_bytes,
+                   arena=shared_exec._arena if shared_exec is not None else None)
 
     def _all_arrays(self):
         return list(self.arg_dict.values()) + list(self.grad_dict.values()) + list(

@@ -13,6 +13,9 @@ an RNN's begin states; `_full`, `_arange`, `_eye`, `_linspace`) runs once at bin
 tensor is reused by every run, where nothing can write into it: it is not a head (the
 caller's to keep) and no reader takes it as an aux input or as an input its operator
 `mutates`.
+
+An operator that declares `extra["output_arena"]` gets `p["_arena"]` from the executor's
+`OutputArena` (arena.py), where the bound executor has one.
 """
 from functools import partial
 
@@ -43,9 +46,11 @@ class Program:
         shapes: `graph.infer_shapes(heads, known_shapes, partial=True)` where the caller has
             it already.
         fold_constants: run the constant source operators once, here (see the module's doc).
+        arena: the executor's `OutputArena`, or None (operators allocate their outputs).
     """
 
-    def __init__(self, heads, known_shapes, device, shapes=None, fold_constants=True):
+    def __init__(self, heads, known_shapes, device, shapes=None, fold_constants=True,
+                 arena=None):
         self.heads = heads
         self.triton = backend.triton_on(device)
         nodes = graph.topo_order(heads)
@@ -72,6 +77,8 @@ class Program:
             if node.op.extra.get("skips_unread_outputs"):
                 params = dict(params, _read=tuple((id(node), i) in read
                                                   for i in range(node.num_outputs)))
+            if arena is not None and node.op.extra.get("output_arena"):
+                params = dict(params, _arena=arena.for_node(node.name))
             if id(node) in foldable:
                 outs = node.op.forward(params, [], [], False)
                 self.constants.extend(zip(range(start, len(slot)), outs))

@@ -37,6 +37,18 @@ def _softmax_(logits, triton):
     return torch.ops.aten._softmax.out(logits, -1, False, out=logits)
 
 
+def _probabilities(x, w, b, triton, arena):
+    """`softmax(x Wᵀ + b)`; where the GEMM runs in row blocks (gemm.py) each block's softmax
+    goes straight into the output, taken from `arena` where there is one."""
+    if not gemm.blocks_rows(x, w):
+        return _softmax_(gemm.linear(x, w, b), triton)
+    shape = (x.shape[0], w.shape[0])
+    p = arena(shape, x.dtype, x.device) if arena is not None else x.new_empty(shape)
+    for i, j, logits in gemm.linear_blocks(x, w, b):
+        torch.ops.aten._softmax.out(logits, -1, False, out=p[i:j])
+    return p
+
+
 def _row_factors(label, options, shape, p):
     """`(s, k, rows, a)`: per-row scale and target weight (`[M]`, p's dtype), the label rows
     clamped into `[0, V)`, and the smoothing weight `a` of every other class."""
@@ -92,8 +104,8 @@ class FCSoftmaxOutputFunction(torch.autograd.Function):
     """`softmax(x Wᵀ + b)` over rows `x: [M, K]`, with SoftmaxOutput's backward."""
 
     @staticmethod
-    def forward(ctx, x, w, b, label, options, shape, triton):
-        p = _softmax_(gemm.linear(x, w, b), triton)
+    def forward(ctx, x, w, b, label, options, shape, triton, arena):
+        p = _probabilities(x, w, b, triton, arena)
         ctx.save_for_backward(x, w, label, p)
         ctx.options, ctx.shape, ctx.triton, ctx.has_bias = options, shape, triton, b is not None
         return p
@@ -105,27 +117,28 @@ class FCSoftmaxOutputFunction(torch.autograd.Function):
         need_b = need_b and ctx.has_bias
         if p.numel() <= DENSE_MAX:
             g = _logits_grad(p, label, ctx.options, ctx.shape)
-            return (gemm.mm(g, w) if need_x else None, gemm.mm_tn(g, x) if need_w else None,
-                    g.sum(0) if need_b else None, None, None, None, None)
+            return (gemm.mm_rows(g, w) if need_x else None,
+                    gemm.mm_tn_rows(g, x) if need_w else None,
+                    g.sum(0) if need_b else None, None, None, None, None, None)
         s, k, rows, a = _row_factors(label, ctx.options, ctx.shape, p)
         dx = dw = db = None
         if need_x:
-            dx = _dx(gemm.mm(p, w), w, rows, s, k, a, ctx.triton)
+            dx = _dx(gemm.mm_rows(p, w), w, rows, s, k, a, ctx.triton)
         if need_w:
             xs = x * s[:, None]
-            dw = gemm.mm_tn(p, xs).index_add_(0, rows, x * k[:, None], alpha=-1.0)
+            dw = gemm.mm_tn_rows(p, xs).index_add_(0, rows, x * k[:, None], alpha=-1.0)
             if a:
                 dw.sub_(xs.sum(0), alpha=a)
         if need_b:
             db = torch.mv(p.t(), s).index_add_(0, rows, k, alpha=-1.0)
             if a:
                 db.sub_(s.sum(), alpha=a)
-        return dx, dw, db, None, None, None, None
+        return dx, dw, db, None, None, None, None, None
 
 
 def fc_softmax_output(x, w, b, label, *, flatten=True, grad_scale=1.0, ignore_label=-1.0,
                       use_ignore=False, normalization="null", multi_output=False,
-                      preserve_shape=False, smooth_alpha=0.0):
+                      preserve_shape=False, smooth_alpha=0.0, arena=None):
     """`SoftmaxOutput(FullyConnected(x, w, b, flatten), label, ...)` as one autograd node.
 
     The arguments mean what they mean to the two operators. Where the softmax rows are not
@@ -134,6 +147,8 @@ def fc_softmax_output(x, w, b, label, *, flatten=True, grad_scale=1.0, ignore_la
 
     Args:
         x: FC input. w: `[V, K]`. b: `[V]` or None. label: class ids, one per row.
+        arena: `(shape, dtype, device) -> tensor`, where the probabilities go when the GEMM
+            runs in row blocks (an executor's `OutputArena`); None: a new tensor.
     Returns:
         the probabilities, shaped as FullyConnected's output.
     """
@@ -150,5 +165,5 @@ def fc_softmax_output(x, w, b, label, *, flatten=True, grad_scale=1.0, ignore_la
     if not aligned or label.numel() != rows.shape[0] or tuple(label.shape) == shape:
         return softmax_output(fully_connected(x, w, b, flatten=flatten), label, **options)
     p = FCSoftmaxOutputFunction.apply(rows, w, b, label.reshape(-1), options, shape,
-                                      triton_ok(rows, w, b))
+                                      triton_ok(rows, w, b), arena)
     return p.reshape(shape)

@@ -41,7 +41,7 @@ def _fc_softmax_output_infer(p, s):
 
 
 register(OpDef(
-    name="_fused_fc_softmax_output", is_loss=True,
+    name="_fused_fc_softmax_output", is_loss=True, extra={"output_arena": True},
     params={**_FC.params, **_SOFTMAX_OUTPUT.params},
     arguments=lambda p: _fc_arguments(p) + ["label"],
     infer_shape=_fc_softmax_output_infer, infer_backward=_fc_infer_backward,
@@ -49,5 +49,6 @@ register(OpDef(
         x[0], x[1], _bias(p, x), x[-1], flatten=p["flatten"], grad_scale=p["grad_scale"],
         ignore_label=p["ignore_label"], use_ignore=p["use_ignore"],
         normalization=p["normalization"], multi_output=p["multi_output"],
-        preserve_shape=p["preserve_shape"], smooth_alpha=p["smooth_alpha"])],
+        preserve_shape=p["preserve_shape"], smooth_alpha=p["smooth_alpha"],
+        arena=p.get("_arena"))],
 ))

@@ -32,3 +32,45 @@ def test_broadcast_operands_and_other_dtypes_use_torch_mm(monkeypatch):
     assert not called
     gemm.linear(torch.randn(256, 64), w)
     assert called
+
+
+def _blocked_products(M, K, N):
+    torch.manual_seed(M)
+    x, w, b = torch.randn(M, K), torch.randn(N, K), torch.randn(N)
+    g = torch.randn(M, N)
+    logits = torch.empty(M, N)
+    for i, j, block in gemm.linear_blocks(x, w, b):
+        logits[i:j] = block
+    return (x, w, b, g), (logits, gemm.mm_rows(g, w), gemm.mm_tn_rows(g, x))
+
+
+@pytest.mark.parametrize("M", [gemm.ROW_BLOCK, 300], ids=["one-block", "padded-block"])
+def test_row_blocked_products_match_torch(M):
+    (x, w, b, g), (logits, dx, dw) = _blocked_products(M, 72, 200)
+    assert gemm.blocks_rows(x, w)
+    assert_close("linear_blocks", x @ w.T + b, logits, 1e-6)
+    assert_close("mm_rows", g @ w, dx, 1e-6)
+    assert_close("mm_tn_rows", g.T @ x, dw, 1e-6)
+
+
+def test_row_blocks_give_onednn_the_same_shapes_for_every_m(monkeypatch):
+    """oneDNN keeps a compiled primitive per shape: every bucket's M must reuse one set."""
+    op = gemm._onednn_linear()
+    if op is False:
+        pytest.skip("this torch has no oneDNN linear")
+    seen = {}
+
+    class Spy:
+        def __call__(self, x, w, *rest):
+            seen.setdefault(M, set()).add(("linear", tuple(x.shape), tuple(w.shape)))
+            return op(x, w, *rest)
+
+        def binary(self, x, other, w, *rest):
+            seen.setdefault(M, set()).add(("binary", tuple(x.shape), tuple(w.shape)))
+            return op.binary(x, other, w, *rest)
+
+    monkeypatch.setattr(gemm, "_onednn", {"op": Spy()})
+    for M in (gemm.ROW_BLOCK * 3, 300, 520):
+        _blocked_products(M, 72, 200)
+    assert seen[300] == seen[520] == seen[gemm.ROW_BLOCK * 3]
+    assert all(shape[0] in (gemm.ROW_BLOCK, 72, 200) for _, shape, _ in seen[300])

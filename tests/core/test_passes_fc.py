@@ -10,7 +10,7 @@ import torch
 import bucketmod as mx
 from bucketmod import executor as executor_module
 from bucketmod.backend import backend
-from bucketmod.ops import fc_softmax_output
+from bucketmod.ops import fc_softmax_output, gemm
 from bucketmod.symbol import passes
 from bucketmod.symbol.graph import topo_order
 
@@ -87,8 +87,16 @@ SOFTMAX_CASES = {
 
 @pytest.mark.parametrize("case", sorted(SOFTMAX_CASES))
 @pytest.mark.parametrize("dense_max", [0, 1 << 22], ids=["split", "dense"])
-def test_fc_softmax_output_fused_matches_unfused(monkeypatch, case, dense_max):
+@pytest.mark.parametrize("row_block", [None, 4], ids=["one-gemm", "row-blocks"])
+def test_fc_softmax_output_fused_matches_unfused(monkeypatch, case, dense_max, row_block):
+    """Also with the GEMMs in row blocks on oneDNN (gemm.py): a full block of the rows and a
+    padded one."""
     monkeypatch.setattr(fc_softmax_output, "DENSE_MAX", dense_max)
+    if row_block is not None:
+        if gemm._onednn_linear() is False:
+            pytest.skip("this torch has no oneDNN linear")
+        monkeypatch.setattr(gemm, "ROW_BLOCK", row_block)
+        monkeypatch.setattr(gemm, "ONEDNN_MIN_MACS", 1)
     fc_args, sm_args, shape = SOFTMAX_CASES[case]
     fc = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=V, name="fc", **fc_args)
     sym = mx.sym.SoftmaxOutput(fc, name="softmax", **sm_args)

@@ -597,10 +597,24 @@ def test_convergence_triton_matches_torch_reference(monkeypatch):
         np.testing.assert_allclose(params[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-def test_fc_passes_train_the_lm_as_the_unfused_graph(monkeypatch):
+def _row_blocks_at_small_sizes(monkeypatch):
+    """The output layer's GEMMs in row blocks (gemm.py) at the tiny LM's sizes: 4-row blocks on
+    oneDNN, whatever their size, so that every bucket has full blocks and a padded one."""
+    from bucketmod.ops import gemm
+    if gemm._onednn_linear() is False:
+        pytest.skip("this torch has no oneDNN linear")
+    monkeypatch.setattr(gemm, "ROW_BLOCK", 4)
+    monkeypatch.setattr(gemm, "ONEDNN_MIN_MACS", 1)
+
+
+@pytest.mark.parametrize("row_blocks", [False, True], ids=["one-gemm", "row-blocks"])
+def test_fc_passes_train_the_lm_as_the_unfused_graph(monkeypatch, row_blocks):
     """With the output layer fused (FC + SoftmaxOutput as one node), the tiny LM trains as the
     unfused graph does: outputs, gradients, parameters and perplexity at every step over
-    buckets 6, 4, 4, 6 (SGD with momentum and weight decay)."""
+    buckets 6, 4, 4, 6 (SGD with momentum and weight decay); also with the fused layer's
+    GEMMs in row blocks, its probabilities written into the buckets' shared output arena."""
+    if row_blocks:
+        _row_blocks_at_small_sizes(monkeypatch)
     from bucketmod.symbol import passes
     from bucketmod.symbol.graph import topo_order
     sym, _, _ = fx.lm_sym_gen(mx)(4)
@@ -618,3 +632,26 @@ def test_fc_passes_train_the_lm_as_the_unfused_graph(monkeypatch):
     assert records[0].keys() == records[1].keys()
     for name, value in records[1].items():
         np.testing.assert_allclose(records[0][name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_buckets_write_the_output_layer_into_one_arena(monkeypatch):
+    """Where the fused output layer runs in row blocks, every bucket's probabilities lie in
+    the memory of the first bucket that needed that many (the default, the largest), and each
+    forward's output is its own bucket's: the same as the layer computed in one GEMM."""
+    from bucketmod.ops import gemm
+    _row_blocks_at_small_sizes(monkeypatch)
+    mod = fx.new_module(mx)
+    mod.set_params({k: mx.nd.array(v) for k, v in fx.initial_params().items()}, {})
+    runs = []
+    for key, data, label in fx.batches():
+        mod.forward(fx.make_batch(mx, key, data, label), is_train=False)
+        out = mod.get_outputs()[0]
+        runs.append((out.tensor.data_ptr(), out.asnumpy()))
+    assert len({ptr for ptr, _ in runs}) == 1
+    monkeypatch.setattr(gemm, "ONEDNN_MIN_MACS", float("inf"))
+    reference = fx.new_module(mx)
+    reference.set_params({k: mx.nd.array(v) for k, v in fx.initial_params().items()}, {})
+    for (key, data, label), (_, got) in zip(fx.batches(), runs):
+        reference.forward(fx.make_batch(mx, key, data, label), is_train=False)
+        np.testing.assert_allclose(got, reference.get_outputs()[0].asnumpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=f"bucket {key}")
