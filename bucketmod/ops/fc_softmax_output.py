@@ -2,7 +2,9 @@
 
 Its output is SoftmaxOutput's, the probabilities `p`, and its gradients are exactly the two
 nodes' (the head gradient is ignored, as MXNet's SoftmaxOutput does). The forward is one GEMM
-into the output buffer and a softmax over it in place. The backward never forms the logits'
+into the output buffer and a softmax over it in place; on oneDNN, from 128 rows, the GEMMs run
+in row blocks (gemm.py: one compiled primitive for every bucket) and each block's softmax is
+written into the output, which an executor takes from the arena its buckets share (arena.py). The backward never forms the logits'
 gradient `s·(p − q)`: with `s` the row scale (grad_scale / normaliser, 0 on ignored rows),
 `a = α/(V−1)` and `k = s·(1 − α − a)` on rows whose label is a class (0 elsewhere),
 
