@@ -4,9 +4,10 @@ Its output is SoftmaxOutput's, the probabilities `p`, and its gradients are exac
 nodes' (the head gradient is ignored, as MXNet's SoftmaxOutput does). The forward is one GEMM
 into the output buffer and a softmax over it in place; on oneDNN, from 128 rows, the GEMMs run
 in row blocks (gemm.py: one compiled primitive for every bucket) and each block's softmax is
-written into the output, which an executor takes from the arena its buckets share (arena.py). The backward never forms the logits'
-gradient `s·(p − q)`: with `s` the row scale (grad_scale / normaliser, 0 on ignored rows),
-`a = α/(V−1)` and `k = s·(1 − α − a)` on rows whose label is a class (0 elsewhere),
+written into the output, which an executor takes from the arena its buckets share (arena.py).
+The backward never forms the logits' gradient `s·(p − q)`: with `s` the row scale
+(grad_scale / normaliser, 0 on ignored rows), `a = α/(V−1)` and `k = s·(1 − α − a)` on rows
+whose label is a class (0 elsewhere),
 
     dx = s·(p W) − k·W[label] − a·s·Σ_v W_v
     dW = pᵀ(s·x) − scatter_label(k·x) − a·Σ_i s_i x_i

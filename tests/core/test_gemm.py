@@ -54,7 +54,7 @@ def test_row_blocked_products_match_torch(M):
 
 
 def test_row_blocks_give_onednn_the_same_shapes_for_every_m(monkeypatch):
-    """oneDNN keeps a compiled primitive per shape: every bucket's M must reuse one set."""
+    """oneDNN keeps a compiled primitive per shape: every M must reuse one small set."""
     op = gemm._onednn_linear()
     if op is False:
         pytest.skip("this torch has no oneDNN linear")
@@ -70,7 +70,11 @@ def test_row_blocks_give_onednn_the_same_shapes_for_every_m(monkeypatch):
             return op.binary(x, other, w, *rest)
 
     monkeypatch.setattr(gemm, "_onednn", {"op": Spy()})
-    for M in (gemm.ROW_BLOCK * 3, 300, 520):
+    for M in (gemm.ROW_BLOCK * 3, 300, 520, 1100, 2000):
         _blocked_products(M, 72, 200)
-    assert seen[300] == seen[520] == seen[gemm.ROW_BLOCK * 3]
-    assert all(shape[0] in (gemm.ROW_BLOCK, 72, 200) for _, shape, _ in seen[300])
+    shapes = set().union(*seen.values())
+    # linear_blocks and mm_rows: one shape each; mm_tn_rows: one per run length, plain and
+    # adding to the sum
+    assert len(shapes) <= 2 + 2 * len(gemm.SUM_RUNS), shapes
+    assert {d for _, x, w in shapes for d in x + w} <= {72, 200} | {
+        gemm.ROW_BLOCK * n for n in gemm.SUM_RUNS}
