@@ -1,6 +1,7 @@
 """The one LSTM of bucketmod (MXNet's gate order i, f, c, o): `lstm_sequence` runs a whole
-sequence, `lstm_cell` is its one-step case, and the operators `_fused_lstm_cell`,
-`_lstm_sequence` (put in the graph by the passes) and `RNN` (mode 'lstm') all call it.
+sequence, `lstm_cell` is its one-step case, `lstm_stack` runs stacked layers, and the
+operators `_fused_lstm_cell`, `_lstm_sequence`, `_lstm_stack` (put in the graph by the passes)
+and `RNN` (mode 'lstm') all call it.
 
 Triton (CUDA tensors under the default backend): the whole-sequence kernels of kernels/lstm.py
 (`LSTMSequenceFunction`). torch (CPU tensors, or `BUCKETMOD_BACKEND=torch`): ATen's LSTM
@@ -12,14 +13,24 @@ import torch
 
 from ..kernels._recurrent import check_sequence
 from ._triton_path import allow_tf32, triton_ok
+from .params import Param
 from .recurrent import (
+    SEQUENCE_PARAMS,
+    WEIGHTS,
     aten_state,
+    batch_of,
     grads_for,
     register_cell,
     register_sequence,
+    sequence_batch_and_size,
+    sequence_input,
+    sequence_op_outputs,
     sequence_outputs,
+    states_infer,
     time_axis,
+    weights_infer,
 )
+from .registry import OpDef, register
 
 
 class LSTMSequenceFunction(torch.autograd.Function):
@@ -87,6 +98,50 @@ def _aten_weights(i2h_w, i2h_b, h2h_w, h2h_b):
             h2h_b if h2h_b is not None else torch.zeros_like(i2h_b)]
 
 
+def lstm_stack(x, layers, *, batch_first=False):
+    """Stacked LSTM layers over a whole sequence, each layer's output the next one's input.
+
+    Args:
+        x: `[T, B, I]`, or `[B, T, I]` with `batch_first`.
+        layers: per layer `(h0, c0, i2h_weight, i2h_bias, h2h_weight, h2h_bias)`, as
+            `lstm_sequence` takes them.
+    Returns:
+        `(out, h_T, c_T)` of the top layer.
+
+    On the torch path, where every layer has biases or none has, it is one call of ATen's
+    multi-layer LSTM; otherwise `lstm_sequence` layer by layer.
+    """
+    flat = [t for layer in layers for t in layer if t is not None]
+    biased = {layer[3] is not None or layer[5] is not None for layer in layers}
+    if len(biased) == 1 and not triton_ok(x, *flat):
+        _check_stack(x, layers, batch_first)
+        h0 = torch.cat([aten_state(layer[0], x.dtype) for layer in layers])
+        c0 = torch.cat([aten_state(layer[1], x.dtype) for layer in layers])
+        out, _, c_n = torch._VF.lstm(x, (h0, c0), [w for layer in layers
+                                                  for w in _aten_weights(*layer[2:])],
+                                     biased.pop(), len(layers), 0.0, torch.is_grad_enabled(),
+                                     False, batch_first)
+        return out, out.select(time_axis(batch_first), -1), c_n[-1]
+    for layer in layers:
+        x, h, c = lstm_sequence(x, *layer, batch_first=batch_first)
+    return x, h, c
+
+
+def _check_stack(x, layers, batch_first):
+    """Layer 0 as `lstm_sequence` checks it; every layer above with layer 0's state shape and
+    `[4H, H]` weights (ATen's stacked LSTM has one hidden size)."""
+    _, _, H = check_sequence("lstm_stack", x, layers[0][0], layers[0][2], layers[0][4], 4,
+                             batch_first)
+    for k, (h0, c0, wi, _, wh, _) in enumerate(layers[1:], 1):
+        if h0.shape != layers[0][0].shape or c0.shape != h0.shape or \
+                tuple(wi.shape) != (4 * H, H) or tuple(wh.shape) != (4 * H, H):
+            raise ValueError(
+                f"lstm_stack: layer {k} expected h0 and c0 {tuple(layers[0][0].shape)}, "
+                f"i2h_weight and h2h_weight {(4 * H, H)}; got h0 {tuple(h0.shape)}, c0 "
+                f"{tuple(c0.shape)}, i2h_weight {tuple(wi.shape)}, h2h_weight "
+                f"{tuple(wh.shape)}")
+
+
 def lstm_cell(x, h, c, i2h_weight, i2h_bias, h2h_weight, h2h_bias):
     """One LSTM step, `x: [B, I]`, `h, c: [B, H]` -> `(h_new, c_new)`: `lstm_sequence` over one
     step."""
@@ -99,3 +154,39 @@ register_sequence(
     "_lstm_sequence", 4, 2,
     lambda p, x, states, w, batch_first: lstm_sequence(x, *states, *w,
                                                        batch_first=batch_first))
+
+
+LAYER_INPUTS = ["h", "c"] + WEIGHTS
+
+
+def _stack_infer(p, s):
+    T, nh, L = p["seq_len"], p["num_hidden"], p["num_layers"]
+    batch, in_size = sequence_batch_and_size(p, s[0]) if s[0] is not None else (None, None)
+    batch = batch or batch_of([s[1 + 6 * k + i] for k in range(L) for i in (0, 1)])
+    for k in range(L):
+        first = 1 + 6 * k
+        if batch:
+            states_infer(s, first, 2, batch, nh)
+        weights_infer(s, first + 2, 4, nh, in_size if k == 0 else nh)
+    if not batch:
+        return s, [None] * (T + 2)
+    seq = (batch, T, nh) if p["layout"] == "NTC" else (T, batch, nh)
+    return s, [(batch, nh)] * (T + 1) + [seq]
+
+
+def _stack_forward(p, x, aux, train):
+    layers = [tuple(x[1 + 6 * k:7 + 6 * k]) for k in range(p["num_layers"])]
+    out, _, c = lstm_stack(sequence_input(p, x[0]), layers,
+                           batch_first=p["layout"] == "NTC")
+    return sequence_op_outputs(p, out, [c])
+
+
+# `num_layers` stacked `_lstm_sequence`s reading a tensor (the passes' `lstm_stacks`): the data,
+# then per layer its begin states and weights; the outputs are the top layer's.
+register(OpDef(
+    name="_lstm_stack",
+    params=dict(SEQUENCE_PARAMS, num_layers=Param("int", lower=2)),
+    arguments=lambda p: ["data"] + [f"l{k}_{name}" for k in range(p["num_layers"])
+                                    for name in LAYER_INPUTS],
+    outputs=lambda p: [f"step{t}" for t in range(p["seq_len"])] + ["state_cell", "output"],
+    infer_shape=_stack_infer, forward=_stack_forward, extra={"skips_unread_outputs": True}))

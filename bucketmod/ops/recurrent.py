@@ -50,7 +50,32 @@ def grads_for(ctx, grads):
     return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad))
 
 
-def _weights_infer(s, w, gates, nh, in_size):
+def sequence_input(p, data):
+    """A sequence op's data tensor (`input_axis` 0 or 1) as `[T, B, I]` or `[B, T, I]` in the
+    op's layout, axes after the first two flattened into I."""
+    seq = data if data.dim() == 3 else data.reshape(data.shape[0], data.shape[1], -1)
+    return seq.transpose(0, 1) if p["input_axis"] != time_axis(p["layout"] == "NTC") else seq
+
+
+def sequence_op_outputs(p, out, last_states):
+    """A sequence op's outputs: each step's h (views of `out`; None where `p["_read"]` says
+    no step is read), the other last states, the whole sequence."""
+    read = p.get("_read")
+    steps = out.unbind(time_axis(p["layout"] == "NTC")) \
+        if read is None or any(read[:p["seq_len"]]) else [None] * p["seq_len"]
+    return list(steps) + list(last_states) + [out]
+
+
+def sequence_batch_and_size(p, d):
+    """`(batch, input size)` of a sequence op's data tensor shape `d` (`input_axis` 0 or 1)."""
+    T = p["seq_len"]
+    if len(d) < 2 or d[p["input_axis"]] not in (0, T):
+        raise ShapeMismatch("data", f"{T} steps on axis {p['input_axis']} of a 2-d or higher "
+                            f"tensor", d)
+    return d[1 - p["input_axis"]], _flat_size(d[2:])
+
+
+def weights_infer(s, w, gates, nh, in_size):
     if in_size is not None:
         s[w] = merge("i2h_weight", s[w], (gates * nh, in_size))
     s[w + 2] = merge("h2h_weight", s[w + 2], (gates * nh, nh))
@@ -58,7 +83,7 @@ def _weights_infer(s, w, gates, nh, in_size):
         s[i] = merge("bias", s[i], (gates * nh,))
 
 
-def _states_infer(s, first, count, batch, nh):
+def states_infer(s, first, count, batch, nh):
     for i in range(first, first + count):
         s[i] = merge("state", s[i], (batch, nh))
 
@@ -73,9 +98,9 @@ def register_cell(name, gates, states, step, params=None):
         nh = p["num_hidden"]
         batch = batch_of(s[:1 + states])
         if batch:
-            _states_infer(s, 1, states, batch, nh)
+            states_infer(s, 1, states, batch, nh)
         in_size = _flat_size(s[0][1:]) if s[0] is not None else None
-        _weights_infer(s, 1 + states, gates, nh, in_size)
+        weights_infer(s, 1 + states, gates, nh, in_size)
         return s, [(batch, nh) if batch else None] * states
 
     def forward(p, x, aux, train):
@@ -119,15 +144,11 @@ def register_sequence(name, gates, states, run, params=None):
             known = next((d for d in s[:n] if d is not None), None)
             in_size = _flat_size(known[1:]) if known is not None else None
         elif s[0] is not None:
-            d = s[0]
-            if len(d) < 2 or d[p["input_axis"]] not in (0, T):
-                raise ShapeMismatch("data", f"{T} steps on axis {p['input_axis']} of a "
-                                    f"2-d or higher tensor", d)
-            batch, in_size = d[1 - p["input_axis"]], _flat_size(d[2:])
+            batch, in_size = sequence_batch_and_size(p, s[0])
         batch = batch or batch_of(s[n:n + states])
         if batch:
-            _states_infer(s, n, states, batch, nh)
-        _weights_infer(s, n + states, gates, nh, in_size)
+            states_infer(s, n, states, batch, nh)
+        weights_infer(s, n + states, gates, nh, in_size)
         if not batch:
             return s, [None] * (T + states)
         seq = (batch, T, nh) if p["layout"] == "NTC" else (T, batch, nh)
@@ -139,14 +160,9 @@ def register_sequence(name, gates, states, run, params=None):
         if p["input_axis"] < 0:
             seq = torch.stack([d.reshape(d.shape[0], -1) for d in x[:n]], dim=axis)
         else:
-            seq = x[0] if x[0].dim() == 3 else x[0].reshape(x[0].shape[0], x[0].shape[1], -1)
-            if p["input_axis"] != axis:
-                seq = seq.transpose(0, 1)
+            seq = sequence_input(p, x[0])
         out, _, *others = run(p, seq, x[n:n + states], x[n + states:], batch_first)
-        read = p.get("_read")
-        steps = out.unbind(axis) if read is None or any(read[:p["seq_len"]]) else \
-            [None] * p["seq_len"]
-        return list(steps) + others + [out]
+        return sequence_op_outputs(p, out, others)
 
     register(OpDef(name=name, params=dict(SEQUENCE_PARAMS, **(params or {})),
                    arguments=arguments, outputs=outputs, infer_shape=infer, forward=forward,

@@ -52,13 +52,17 @@ def run(sym, fuse, monkeypatch, seed=42, **shapes):
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
-@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
 def test_fused_cell_matches_unrolled(monkeypatch, num_layers, cell):
+    """Each layer becomes a sequence; stacked LSTM layers become one `_lstm_stack`."""
     sym, _ = lstm_lm(num_layers, cell=cell)
     exe, out_fused, grads_fused = run(sym, True, monkeypatch, data=(N, T),
                                       softmax_label=(N, T))
     ops = [n.op.name for n in exe._program.nodes]
-    assert ops.count(SEQUENCE_OP[cell]) == num_layers and "Concat" not in ops
+    layers = sum(n.params.get("num_layers", 1) for n in exe._program.nodes
+                 if n.op.name in (SEQUENCE_OP[cell], "_lstm_stack"))
+    assert layers == num_layers and "Concat" not in ops
+    assert ("_lstm_stack" in ops) == (cell == "lstm" and num_layers > 1)
     _, out_plain, grads_plain = run(sym, False, monkeypatch, data=(N, T), softmax_label=(N, T))
     np.testing.assert_allclose(out_fused[0], out_plain[0], rtol=1e-5, atol=1e-6)
     for name in grads_plain:
@@ -77,6 +81,27 @@ def test_fused_cell_final_states_as_outputs(monkeypatch, cell):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     for name in g_plain:
         np.testing.assert_allclose(g_fused[name], g_plain[name], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["TNC", "NTC"])
+def test_lstm_layers_whose_states_are_read_stay_apart(monkeypatch, layout):
+    """A lower layer whose last states are graph outputs cannot disappear into a stack; the
+    states and everything else are still what the unrolled graph gives."""
+    stack = mx.rnn.SequentialRNNCell()
+    for i in range(2):
+        stack.add(CELLS["lstm"](i))
+    outputs, states = stack.unroll(T, inputs=mx.sym.Variable("data"), layout=layout,
+                                   merge_outputs=True)
+    sym = mx.sym.Group([mx.sym.MakeLoss(mx.sym.sum(outputs))] + list(states))
+    shape = (N, T, E) if layout == "NTC" else (T, N, E)
+    exe, fused, g_fused = run(sym, True, monkeypatch, data=shape)
+    ops = [n.op.name for n in exe._program.nodes]
+    assert ops.count("_lstm_sequence") == 2 and "_lstm_stack" not in ops
+    _, plain, g_plain = run(sym, False, monkeypatch, data=shape)
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    for name in g_plain:
+        np.testing.assert_allclose(g_fused[name], g_plain[name], rtol=1e-4, atol=1e-5)
 
 
 def test_intermediate_output_blocks_fusion():

@@ -91,3 +91,48 @@ def test_lstm_seq_grid_sync_matches_per_step_launches(monkeypatch, dtype):
         runs.append([hs, cs] + list(grads))
     for i, (a, b) in enumerate(zip(*runs)):
         assert torch.equal(a, b), f"output/grad {i} differs between the launch modes"
+
+
+def _stack_layers(B, I, H, L, biases):
+    torch.manual_seed(3)
+    layers = []
+    for k, bias in zip(range(L), biases):
+        layers.append([torch.randn(B, H), torch.randn(B, H),
+                       torch.randn(4 * H, I if k == 0 else H, requires_grad=True),
+                       torch.randn(4 * H, requires_grad=True) if bias else None,
+                       torch.randn(4 * H, H, requires_grad=True),
+                       torch.randn(4 * H, requires_grad=True) if bias else None])
+    return layers
+
+
+@pytest.mark.parametrize("batch_first", [False, True], ids=["TNC", "NTC"])
+@pytest.mark.parametrize("biases", [(True, True, True), (False, False, False),
+                                    (True, False, True)],
+                         ids=["biases", "no-biases", "mixed: layer by layer"])
+def test_lstm_stack_is_the_layers_one_after_another(batch_first, biases):
+    """`lstm_stack` (one ATen call, or layer by layer where the layers' biases differ) gives
+    the top layer's outputs and every gradient that `lstm_sequence` stacked by hand gives."""
+    from bucketmod.ops.lstm import lstm_stack
+    B, T, I, H = 3, 5, 4, 6
+    layers = _stack_layers(B, I, H, 3, biases)
+    x = torch.randn(B, T, I) if batch_first else torch.randn(T, B, I)
+    x.requires_grad_(True)
+    params = [x] + [t for layer in layers for t in layer[2:] if t is not None]
+    out, h, c = lstm_stack(x, layers, batch_first=batch_first)
+    y = x
+    for layer in layers:
+        y, h_ref, c_ref = lstm_sequence(y, *layer, batch_first=batch_first)
+    for name, got, want in (("out", out, y), ("h", h, h_ref), ("c", c, c_ref)):
+        assert_close(name, want, got, 1e-6)
+    grads = torch.autograd.grad((out * 1.5).sum() + c.sum(), params)
+    want = torch.autograd.grad((y * 1.5).sum() + c_ref.sum(), params)
+    for k, (g, w) in enumerate(zip(grads, want)):
+        assert_close(f"grad {k}", w, g, 1e-5)
+
+
+def test_lstm_stack_names_a_layer_of_the_wrong_size():
+    from bucketmod.ops.lstm import lstm_stack
+    layers = _stack_layers(3, 4, 6, 2, (True, True))
+    layers[1][4] = torch.randn(24, 5)
+    with pytest.raises(ValueError, match=r"layer 1 expected .*h2h_weight \(24, 5\)"):
+        lstm_stack(torch.randn(5, 3, 4), layers)

@@ -8,7 +8,10 @@ and last states stand in for the steps' outputs. Then, in two more rewrites:
 - a sequence whose step inputs are another sequence's steps, in order (a stacked layer), reads
   that sequence's output tensor instead (`input_axis`, no copy);
 - `Concat(expand_dims(step_t, axis=a) for t, dim=a)`, the merged output of `unroll`, becomes the
-  sequence output itself, in the layout the concatenation asked for.
+  sequence output itself, in the layout the concatenation asked for;
+- an LSTM sequence reading another one's (or a stack's) output tensor, in the same layout and
+  with the same hidden size, where nothing else reads the lower layer, joins it in one
+  `_lstm_stack` node: one call of ATen's multi-layer LSTM on the CPU.
 
 Data that is `SliceChannel(x, num_outputs=T, axis=0 or 1, squeeze_axis=True)`, as `unroll` splits
 its input, is read as `x` directly. Anything else is left as it is: a branching state, a
@@ -116,6 +119,19 @@ def _stacked_match(node):
                  [(node, k) for k in range(node.num_outputs)], [], name=node.name)
 
 
+def _read_stacked_outputs(heads):
+    """`_stacked_match` from the bottom layer up: a layer whose source is rewritten in the same
+    round would read it in its old layout, so it waits for the next round."""
+    while True:
+        g = Graph(heads)
+        matches = [m for m in map(_stacked_match, _sequences(g)) if m is not None]
+        rewritten = {id(m.outputs[0][0]) for m in matches}
+        matches = [m for m in matches if id(m.inputs[0][0]) not in rewritten]
+        if not matches:
+            return heads
+        heads = replace(g, heads, matches)
+
+
 def _merged_match(g, node):
     """`Concat(expand_dims(step_t, axis=a), ..., dim=a)` -> the sequence output in layout a."""
     T = node.params["seq_len"]
@@ -141,13 +157,41 @@ def _merged_match(g, node):
                  name=node.name)
 
 
+def _lstm_stack_match(node):
+    """An LSTM sequence reading a lower LSTM sequence's or stack's output tensor -> one stack
+    (`replace` drops it where anything else reads the lower node)."""
+    if node.op.name != "_lstm_sequence" or node.params["input_axis"] < 0:
+        return None
+    low, idx = node.inputs[0]
+    if low.op is None or low.op.name not in ("_lstm_sequence", "_lstm_stack") or \
+            idx != low.num_outputs - 1 or low.params["input_axis"] < 0 or any(
+                low.params[k] != node.params[k] for k in ("seq_len", "layout", "num_hidden")):
+        return None
+    layers = low.params.get("num_layers", 1)
+    params = dict(node.params, input_axis=low.params["input_axis"], num_layers=layers + 1)
+    return Match("_lstm_stack", params, low.inputs + node.inputs[1:],
+                 [(node, k) for k in range(node.num_outputs)], [low], name=node.name + "_stack")
+
+
+def _lstm_stacks(heads):
+    """Stack LSTM layers pairwise until no two are left to join."""
+    while True:
+        g = Graph(heads)
+        new = replace(g, heads, [m for m in map(_lstm_stack_match, _sequences(g) + [
+            n for n in g.nodes if n.op is not None and n.op.name == "_lstm_stack"])
+            if m is not None])
+        if new is heads:
+            return heads
+        heads = new
+
+
 def fuse_sequences(heads):
     """Replace each chain of fused cell steps by one sequence op (see the module doc)."""
     g = Graph(heads)
     heads = replace(g, heads, [m for m in (_sequence_match(g, c) for c in _chains(g))
                                if m is not None])
+    heads = _read_stacked_outputs(heads)
     g = Graph(heads)
-    heads = replace(g, heads, [m for m in map(_stacked_match, _sequences(g)) if m is not None])
-    g = Graph(heads)
-    return replace(g, heads, [m for m in (_merged_match(g, n) for n in _sequences(g))
-                              if m is not None])
+    heads = replace(g, heads, [m for m in (_merged_match(g, n) for n in _sequences(g))
+                               if m is not None])
+    return _lstm_stacks(heads)
