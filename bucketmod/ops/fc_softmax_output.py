@@ -41,15 +41,17 @@ def _softmax_(logits, triton):
 
 
 def _probabilities(x, w, b, triton, arena):
-    """`softmax(x Wᵀ + b)`; where the GEMM runs in row blocks (gemm.py) each block's softmax
-    goes straight into the output, taken from `arena` where there is one."""
+    """`(softmax(x Wᵀ + b), arena token)`; where the GEMM runs in row blocks (gemm.py) each
+    block's softmax goes straight into the output, taken from `arena` where there is one (the
+    token then says which write it is, else None)."""
     if not gemm.blocks_rows(x, w):
-        return _softmax_(gemm.linear(x, w, b), triton)
+        return _softmax_(gemm.linear(x, w, b), triton), None
     shape = (x.shape[0], w.shape[0])
-    p = arena(shape, x.dtype, x.device) if arena is not None else x.new_empty(shape)
+    p, token = arena(shape, x.dtype, x.device) if arena is not None else \
+        (x.new_empty(shape), None)
     for i, j, logits in gemm.linear_blocks(x, w, b):
         torch.ops.aten._softmax.out(logits, -1, False, out=p[i:j])
-    return p
+    return p, token
 
 
 def _row_factors(label, options, shape, p):
@@ -108,13 +110,16 @@ class FCSoftmaxOutputFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, b, label, options, shape, triton, arena):
-        p = _probabilities(x, w, b, triton, arena)
+        p, token = _probabilities(x, w, b, triton, arena)
         ctx.save_for_backward(x, w, label, p)
         ctx.options, ctx.shape, ctx.triton, ctx.has_bias = options, shape, triton, b is not None
+        ctx.arena = (arena, token) if token is not None else None
         return p
 
     @staticmethod
     def backward(ctx, grad_out):
+        if ctx.arena is not None:
+            ctx.arena[0].check(ctx.arena[1])
         x, w, label, p = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         need_b = need_b and ctx.has_bias
@@ -150,8 +155,8 @@ def fc_softmax_output(x, w, b, label, *, flatten=True, grad_scale=1.0, ignore_la
 
     Args:
         x: FC input. w: `[V, K]`. b: `[V]` or None. label: class ids, one per row.
-        arena: `(shape, dtype, device) -> tensor`, where the probabilities go when the GEMM
-            runs in row blocks (an executor's `OutputArena`); None: a new tensor.
+        arena: an executor's `NodeBuffer` (arena.py), where the probabilities go when the
+            GEMM runs in row blocks; None: a new tensor.
     Returns:
         the probabilities, shaped as FullyConnected's output.
     """

@@ -655,3 +655,25 @@ def test_buckets_write_the_output_layer_into_one_arena(monkeypatch):
         reference.forward(fx.make_batch(mx, key, data, label), is_train=False)
         np.testing.assert_allclose(got, reference.get_outputs()[0].asnumpy(), rtol=1e-5,
                                    atol=1e-6, err_msg=f"bucket {key}")
+
+
+def test_backward_reading_an_output_a_shared_forward_overwrote_raises(monkeypatch):
+    """Two executors sharing memory: the first one's backward after the second one's forward
+    would read the second one's probabilities; it raises and the next forward/backward of
+    the first one runs as usual."""
+    _row_blocks_at_small_sizes(monkeypatch)
+    sym = fx.lm_sym_gen(mx)(6)[0]
+    shapes = dict(data=(fx.BATCH, 6), softmax_label=(fx.BATCH, 6))
+    first = sym.simple_bind(mx.cpu(), **shapes)
+    second = sym.simple_bind(mx.cpu(), shared_exec=first, **shapes)
+    for exe in (first, second):
+        for name, arr in exe.arg_dict.items():
+            arr[:] = np.random.RandomState(len(name)).randint(1, fx.VOCAB, arr.shape) \
+                if name in shapes else np.random.RandomState(0).randn(*arr.shape) * 0.1
+    first.forward(is_train=True)
+    second.forward(is_train=True)
+    with pytest.raises(mx.base.MXNetError, match="overwritten by a later forward"):
+        first.backward()
+    first.forward(is_train=True)
+    first.backward()
+    assert np.isfinite(first.grad_dict["pred_weight"].asnumpy()).all()
