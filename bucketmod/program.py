@@ -60,6 +60,7 @@ class Program:
         read.update((id(n), i) for n, i in heads)
         foldable = _foldable(nodes, heads) if fold_constants else set()
         slot = {}
+        arena_keys = set()
         self.variables = []
         self.constants = []
         self.steps = []
@@ -78,7 +79,7 @@ class Program:
                 params = dict(params, _read=tuple((id(node), i) in read
                                                   for i in range(node.num_outputs)))
             if arena is not None and node.op.extra.get("output_arena"):
-                params = dict(params, _arena=arena.for_node(node.name))
+                params = dict(params, _arena=arena.for_node(_arena_key(node, arena_keys)))
             if id(node) in foldable:
                 outs = node.op.forward(params, [], [], False)
                 self.constants.extend(zip(range(start, len(slot)), outs))
@@ -152,6 +153,16 @@ class Program:
                 values[s] = None
         self._checked = True
         return [values[s] for s in self.head_slots]
+
+
+def _arena_key(node, taken):
+    """The node's name, numbered where an earlier node of this graph took it (two outputs must
+    never share a buffer; the same node of another bucket's graph gets the same key)."""
+    key, n = node.name, 1
+    while key in taken:
+        key, n = f"{node.name}#{n}", n + 1
+    taken.add(key)
+    return key
 
 
 def _foldable(nodes, heads):

@@ -677,3 +677,25 @@ def test_backward_reading_an_output_a_shared_forward_overwrote_raises(monkeypatc
     first.forward(is_train=True)
     first.backward()
     assert np.isfinite(first.grad_dict["pred_weight"].asnumpy()).all()
+
+
+def test_two_output_layers_of_one_name_keep_their_own_arena_buffers(monkeypatch):
+    """Two fused output layers whose nodes share a name still write separate buffers."""
+    _row_blocks_at_small_sizes(monkeypatch)
+    data, label = mx.sym.Variable("data"), mx.sym.Variable("softmax_label")
+    heads = [mx.sym.SoftmaxOutput(mx.sym.FullyConnected(data, num_hidden=5, name=f"fc{k}"),
+                                  label, name="softmax") for k in range(2)]
+    exe = mx.sym.Group(heads).simple_bind(mx.cpu(), data=(6, 4), softmax_label=(6,))
+    assert [n.op.name for n in exe._program.nodes] == ["_fused_fc_softmax_output"] * 2
+    for name, arr in exe.arg_dict.items():
+        arr[:] = np.random.RandomState(len(name)).randint(0, 5, arr.shape) \
+            if name == "softmax_label" else np.random.RandomState(len(name)).randn(*arr.shape)
+    exe.forward(is_train=True)
+    exe.backward()
+    x = exe.arg_dict["data"].asnumpy()
+    for k, out in enumerate(exe.outputs):
+        logits = x @ exe.arg_dict[f"fc{k}_weight"].asnumpy().T + \
+            exe.arg_dict[f"fc{k}_bias"].asnumpy()
+        expected = np.exp(logits - logits.max(1, keepdims=True))
+        np.testing.assert_allclose(out.asnumpy(), expected / expected.sum(1, keepdims=True),
+                                   rtol=1e-5, atol=1e-6, err_msg=f"output {k}")
