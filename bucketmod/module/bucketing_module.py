@@ -233,6 +233,7 @@ class BucketingModule(BaseModule):
             module.install_monitor(self._monitor)
         if self.optimizer_initialized:
             module.borrow_optimizer(default)
+        symbol._drop_caches()
         self._buckets[bucket_key] = module
         return module
 

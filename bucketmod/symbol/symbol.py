@@ -40,6 +40,14 @@ class Symbol:
         self._shapes_cache = (known, shapes)
         return shapes
 
+    def _drop_caches(self):
+        """Forget the shapes inferred for binding and each node's name lists (made again on
+        demand): a bucketed module keeps every bucket's symbol, and these are about a fifth of
+        its memory."""
+        self._shapes_cache = None
+        for node in self._nodes()[0]:
+            node._names_cache = None
+
     def _nodes(self):
         """The graph's nodes in topological order, and its (argument, aux) variables; computed
         once, since a symbol never changes (binding an unrolled bucket asks many times)."""

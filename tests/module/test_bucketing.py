@@ -699,3 +699,19 @@ def test_two_output_layers_of_one_name_keep_their_own_arena_buffers(monkeypatch)
         expected = np.exp(logits - logits.max(1, keepdims=True))
         np.testing.assert_allclose(out.asnumpy(), expected / expected.sum(1, keepdims=True),
                                    rtol=1e-5, atol=1e-6, err_msg=f"output {k}")
+
+
+def test_a_bound_bucket_drops_its_symbols_binding_caches():
+    """Each bucket's symbol stays; the shapes inferred to bind it and the nodes' name lists
+    go (they are made again on demand), and the bucket still runs and answers."""
+    mod = lm_module()
+    mod.forward(lm_batch(4), is_train=False)
+    before = mod.get_outputs()[0].asnumpy()
+    symbol = mod._buckets[4].symbol
+    assert symbol._shapes_cache is None
+    assert all(node._names_cache is None for node in symbol._nodes()[0])
+    assert symbol.list_outputs() == ["softmax_output"]
+    assert symbol.infer_shape(data=(fx.BATCH, 4), softmax_label=(fx.BATCH, 4))[1] == [
+        (fx.BATCH * 4, fx.VOCAB)]
+    mod.forward(lm_batch(4), is_train=False)
+    np.testing.assert_array_equal(mod.get_outputs()[0].asnumpy(), before)
