@@ -174,12 +174,12 @@ def _lstm_stack_match(node):
 
 
 def _lstm_stacks(heads):
-    """Stack LSTM layers pairwise until no two are left to join."""
+    """Stack LSTM layers pairwise, from the bottom up (a layer whose lower layer joins a stack
+    in this round joins that stack in the next), until no two are left to join."""
     while True:
         g = Graph(heads)
-        new = replace(g, heads, [m for m in map(_lstm_stack_match, _sequences(g) + [
-            n for n in g.nodes if n.op is not None and n.op.name == "_lstm_stack"])
-            if m is not None])
+        new = replace(g, heads, [m for m in map(_lstm_stack_match, _sequences(g))
+                                 if m is not None])
         if new is heads:
             return heads
         heads = new
